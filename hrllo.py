@@ -1,0 +1,291 @@
+"""hrllo: a Flask + SQLAlchemy + migrations greeting app, in one module.
+
+Read top to bottom: configuration, extensions, models, form, views,
+error handlers, shell context, and the app itself.
+"""
+
+import os
+import secrets
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Flask,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
+from flask_bootstrap import Bootstrap5
+from flask_migrate import Migrate
+from flask_moment import Moment
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from wtforms import StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Regexp
+
+basedir = os.path.abspath(os.path.dirname(__file__))
+
+# moment.js comes from npm (`npm ci`), no Python package ships a current one.
+MOMENT_JS_DIR = os.path.join(basedir, "node_modules", "moment", "min")
+
+
+# --- Configuration (from the environment) ----------------------------------
+
+
+def database_url(url=None):
+    """The SQLAlchemy URL from DATABASE_URL, or the SQLite file beside this module."""
+    url = url or os.environ.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + os.path.join(basedir, "data.sqlite")
+    # Heroku-style URLs and bare postgresql:// would pick psycopg2, which is not installed.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def env_flag(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    SQLALCHEMY_DATABASE_URI = database_url()
+    SECRET_KEY = os.environ.get("SECRET_KEY")  # None: generated once, see instance_secret_key
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # The form posts a name of at most 64 characters and a token: anything larger is hostile.
+    MAX_CONTENT_LENGTH = 4 * 1024
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE")
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
+    # Bootstrap's CSS and JS come from the Bootstrap-Flask package, never a CDN.
+    BOOTSTRAP_SERVE_LOCAL = True
+
+
+def instance_secret_key(instance_path):
+    """Return the key in instance/secret_key, generating it on first use.
+
+    Written to a temporary file and hard-linked into place, so that several
+    server workers starting at once all end up with the same key.
+    """
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(instance_path, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=instance_path)  # created with mode 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+        finally:
+            os.unlink(tmp)
+    with open(path) as f:
+        return f.read().strip()
+
+
+@event.listens_for(Engine, "connect")
+def configure_sqlite(dbapi_connection, connection_record):
+    """Make every SQLite connection safe for a multi-worker server."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")  # SQLite ignores FOREIGN KEY otherwise
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA busy_timeout=5000")  # wait for the write lock, do not fail
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode, one fsync per checkpoint
+    cursor.close()
+
+
+# --- Extensions -------------------------------------------------------------
+
+# Named constraints, so that batch migrations on SQLite can drop and alter them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+db = SQLAlchemy(metadata=metadata)
+migrate = Migrate(render_as_batch=True)  # SQLite can only ALTER TABLE by copying it
+bootstrap = Bootstrap5()
+moment = Moment()
+csrf = CSRFProtect()
+
+
+# --- Models -----------------------------------------------------------------
+
+
+class Role(db.Model):
+    __tablename__ = "roles"
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(64), unique=True)
+    # dynamic: role.users is a query to filter and order, not an already-loaded list
+    users = db.relationship("User", backref="role", lazy="dynamic")
+
+    def __repr__(self):
+        return "<Role %r>" % self.name
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(64), unique=True, index=True)
+    role_id = db.Column(db.Integer, db.ForeignKey("roles.id"))
+
+    def __repr__(self):
+        return "<User %r>" % self.username
+
+
+# --- Form -------------------------------------------------------------------
+
+
+def strip_whitespace(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class NameForm(FlaskForm):
+    name = StringField(
+        "What is your name?",
+        filters=[strip_whitespace],
+        validators=[
+            DataRequired(message="Please enter your name."),
+            # users.username is String(64); PostgreSQL refuses anything longer
+            Length(max=64, message="Please use at most 64 characters."),
+            # NUL cannot be stored in PostgreSQL text, and no name has control characters
+            Regexp(
+                r"^[^\x00-\x1f\x7f]*$",
+                message="Please use letters, digits, spaces and punctuation only.",
+            ),
+        ],
+    )
+    submit = SubmitField("Submit")
+
+
+# --- Views ------------------------------------------------------------------
+
+main = Blueprint("main", __name__)
+
+
+def remember(name):
+    """Store name if it is new; return True if it was already known."""
+    if db.session.scalar(db.select(User.id).filter_by(username=name)) is not None:
+        return True
+    db.session.add(User(username=name))
+    try:
+        # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
+        db.session.commit()
+    except IntegrityError:
+        # Someone submitted the same new name at the same instant and won.
+        db.session.rollback()
+        if db.session.scalar(db.select(User.id).filter_by(username=name)) is None:
+            raise
+        return True
+    return False
+
+
+@main.route("/index", methods=["GET", "POST"])
+@main.route("/", methods=["GET", "POST"])  # listed last, so url_for gives "/"
+def index():
+    form = NameForm()
+    if form.validate_on_submit():
+        session["known"] = remember(form.name.data)
+        session["name"] = form.name.data
+        return redirect(url_for("main.index"))
+    return render_template(
+        "index.html",
+        form=form,
+        name=session.get("name"),
+        known=session.get("known", False),
+        current_time=datetime.now(UTC),
+    )
+
+
+@main.route("/healthz")
+def healthz():
+    """For load balancers: 200 when the database answers."""
+    db.session.execute(db.text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@main.after_app_request
+def security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+# --- Error handlers ---------------------------------------------------------
+
+
+@main.app_errorhandler(404)
+def page_not_found(e):
+    return render_template("404.html"), 404
+
+
+@main.app_errorhandler(413)
+def request_too_large(e):
+    return render_template("413.html"), 413
+
+
+@main.app_errorhandler(CSRFError)
+def csrf_error(e):
+    return render_template("400.html", reason=e.description), 400
+
+
+@main.app_errorhandler(500)
+def internal_server_error(e):
+    db.session.rollback()  # leave no half-done transaction for the next request
+    return render_template("500.html"), 500
+
+
+# --- The app, its shell context and CLI -------------------------------------
+
+
+def create_app(test_config=None):
+    app = Flask(__name__, instance_path=os.path.join(basedir, "instance"))
+    app.config.from_object(Config)
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    bootstrap.init_app(app)
+    moment.init_app(app)
+    csrf.init_app(app)
+    app.register_blueprint(main)
+
+    # Served by the app itself from node_modules: pages must work offline.
+    app.register_blueprint(
+        Blueprint("vendor", __name__, static_folder=MOMENT_JS_DIR, static_url_path="/vendor/moment")
+    )
+    if not os.path.exists(os.path.join(MOMENT_JS_DIR, "moment.min.js")):
+        app.logger.error(
+            "moment.js is missing from %s: run `npm ci`; pages will show no local time",
+            MOMENT_JS_DIR,
+        )
+
+    @app.shell_context_processor
+    def make_shell_context():
+        return {"db": db, "User": User, "Role": Role}
+
+    return app
+
+
+app = create_app()
