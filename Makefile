@@ -1,0 +1,44 @@
+# Two commands do all the set-up:  `make run` (the app)  and  `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint serve bench screenshots clean
+
+run: $(VENV)/.runtime node_modules/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	scripts/with-postgres $(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Production: gunicorn with gunicorn.conf.py (workers and bind from the environment).
+serve: $(VENV)/.runtime node_modules/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/gunicorn hrllo:app
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
