@@ -46,30 +46,39 @@ def worker_pids(master_pid):
 
 
 @contextmanager
-def gunicorn(database_url, workers=2, timeout=30):
-    """Serve hrllo with its production config on a fresh, migrated database."""
+def gunicorn(database_url, workers=2, timeout=30, app="hrllo:app", health_path="/healthz"):
+    """Serve an app with hrllo's production config; hrllo gets a fresh, migrated database."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "load-test",
         "FLASK_APP": "hrllo.py",
         "WEB_CONCURRENCY": str(workers),
+        "PYTHONPATH": str(PROJECT),
     }
-    subprocess.run([BIN / "flask", "db", "upgrade"], cwd=PROJECT, env=env, check=True,
-                   capture_output=True, timeout=timeout)  # fmt: skip
+    if app == "hrllo:app":
+        subprocess.run([BIN / "flask", "db", "upgrade"], cwd=PROJECT, env=env, check=True,
+                       capture_output=True, timeout=timeout)  # fmt: skip
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The log goes to a file: a pipe could fill up and stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
         server = subprocess.Popen(
-            [BIN / "gunicorn", "--bind", f"127.0.0.1:{port}", "hrllo:app"],
+            [
+                BIN / "gunicorn",
+                "--config",
+                PROJECT / "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                app,
+            ],  # fmt: skip
             cwd=PROJECT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
         try:
-            wait_until_serving(url, server, log, workers, timeout)
+            wait_until_serving(url + health_path, server, log, workers, timeout)
             yield url, server
         finally:
             server.send_signal(signal.SIGTERM)
@@ -84,7 +93,7 @@ def wait_until_serving(url, server, log, workers, timeout):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(url, timeout=1).status_code == 200:
                 break
         except requests.ConnectionError:
             pass
