@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
@@ -216,8 +216,12 @@ def index():
 
 @main.route("/healthz")
 def healthz():
-    """For load balancers: 200 when the database answers."""
-    db.session.execute(db.text("SELECT 1"))
+    """For load balancers: 200 when the database answers, 503 when it does not."""
+    try:
+        db.session.execute(db.text("SELECT 1"))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return {"status": "database unavailable"}, 503
     return {"status": "ok"}
 
 

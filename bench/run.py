@@ -120,12 +120,13 @@ def main():
                     print(f"!!! ERROR round {round_number} {key}: statuses {bad}, "
                           f"socket errors {socket_errors}", file=sys.stderr)  # fmt: skip
 
-        # Every insert the server confirmed (302) must be a row, once.
+        # Every insert the server confirmed (302) must be a row; a few more rows are
+        # requests still in flight when wrk stopped counting.
         with sqlite3.connect(small_db) as conn:
             inserted = conn.execute("SELECT count(*) FROM users WHERE username LIKE 'new-%'")
             inserted = inserted.fetchone()[0]
         confirmed = sum(r["statuses"].get("302", 0) for r in results[("POST insert", "hrllo")])
-        if inserted != confirmed:
+        if inserted < confirmed:
             failed = True
             print(f"!!! ERROR: {confirmed} inserts confirmed, {inserted} rows", file=sys.stderr)
 
@@ -143,6 +144,7 @@ def main():
         ),
     }
     print_table(summary, ratios, plan, args)
+    print(f"inserts confirmed by a 302: {confirmed}; rows found: {inserted}")
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     report = {
