@@ -9,7 +9,7 @@ from tests.conftest import run_project_command
 
 
 def test_many_clients_and_a_killed_worker_lose_nothing(database_url):
-    report = load_test(database_url, clients=20, seconds=4, max_requests=600, kill_worker=True)
+    report = load_test(database_url, clients=50, seconds=4, max_requests=800, kill_worker=True)
     assert report["requests"] > 50
     assert report["server_errors"] == 0, report["statuses"]
     assert report["statuses"].get("302", 0) > 0

@@ -31,18 +31,16 @@ def test_flask_shell_session(tmp_path):
 
 def test_python_session_with_a_pushed_app_context(tmp_path):
     session = """\
-from hrllo import app
-from hrllo import db
-app_ctx = app.app_context()
-app_ctx.push()
+from hrllo import app, db, Role, User
+app.app_context().push()
 db.create_all()
-from hrllo import Role, User
 obs_role = Role(name='Observer')
-user_steve = User(username='steve', role=obs_role)
 user_fred = User(username='fred', role=obs_role)
-db.session.add_all([obs_role, user_steve, user_fred])
+user_steve = User(username='steve', role=obs_role)
+db.session.add_all([obs_role, user_fred, user_steve])
 db.session.commit()
 obs_role.users.order_by(User.username).all()
+User.query.all()
 obs_role
 """
     result = run_project_command(
@@ -51,7 +49,7 @@ obs_role
         env={"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")},
     )
     assert result.returncode == 0, result.stderr
-    assert "[<User 'fred'>, <User 'steve'>]" in result.stdout
+    assert result.stdout.count("[<User 'fred'>, <User 'steve'>]") == 2, result.stdout
     assert "<Role 'Observer'>" in result.stdout
     assert "Traceback" not in result.stderr
 
