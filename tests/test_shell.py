@@ -2,12 +2,9 @@
 
 from tests.conftest import run_project_command
 
-# Sessions (3), (5) and (10): `flask shell` has already pushed an app context.
-SESSION = """\
-from hrllo import app
-from hrllo import db
+# Session (5) from db.create_all() on, and (10)'s query: the same in both shells.
+OBSERVERS = """\
 db.create_all()
-from hrllo import Role, User
 obs_role = Role(name='Observer')
 user_fred = User(username='fred', role=obs_role)
 user_steve = User(username='steve', role=obs_role)
@@ -17,11 +14,31 @@ obs_role.users.order_by(User.username).all()
 User.query.all()
 """
 
+# `flask shell` has already pushed an app context: sessions (3) and (5).
+FLASK_SHELL = (
+    """\
+from hrllo import app
+from hrllo import db
+from hrllo import Role, User
+"""
+    + OBSERVERS
+)
+
+# Plain python: import, then push an app context first, as the issue's session does.
+PYTHON = (
+    """\
+from hrllo import app, db, Role, User
+app.app_context().push()
+"""
+    + OBSERVERS
+    + "obs_role\n"
+)
+
 
 def test_flask_shell_session(tmp_path):
     result = run_project_command(
         ["flask", "shell"],
-        input=SESSION,
+        input=FLASK_SHELL,
         env={"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")},
     )
     assert result.returncode == 0, result.stderr
@@ -30,22 +47,9 @@ def test_flask_shell_session(tmp_path):
 
 
 def test_python_session_with_a_pushed_app_context(tmp_path):
-    session = """\
-from hrllo import app, db, Role, User
-app.app_context().push()
-db.create_all()
-obs_role = Role(name='Observer')
-user_fred = User(username='fred', role=obs_role)
-user_steve = User(username='steve', role=obs_role)
-db.session.add_all([obs_role, user_fred, user_steve])
-db.session.commit()
-obs_role.users.order_by(User.username).all()
-User.query.all()
-obs_role
-"""
     result = run_project_command(
         ["python", "-i", "-q"],
-        input=session,
+        input=PYTHON,
         env={"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")},
     )
     assert result.returncode == 0, result.stderr
