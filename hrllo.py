@@ -180,9 +180,13 @@ class NameForm(FlaskForm):
 main = Blueprint("main", __name__)
 
 
+def is_stored(name):
+    return db.session.scalar(db.select(User.id).filter_by(username=name)) is not None
+
+
 def remember(name):
     """Store name if it is new; return True if it was already known."""
-    if db.session.scalar(db.select(User.id).filter_by(username=name)) is not None:
+    if is_stored(name):
         return True
     db.session.add(User(username=name))
     try:
@@ -191,7 +195,7 @@ def remember(name):
     except IntegrityError:
         # Someone submitted the same new name at the same instant and won.
         db.session.rollback()
-        if db.session.scalar(db.select(User.id).filter_by(username=name)) is None:
+        if not is_stored(name):
             raise
         return True
     return False
