@@ -55,3 +55,11 @@ def test_session_cookie_is_secure_when_configured_for_https():
     default = run_project_command(["python", "-c", code], env={"SESSION_COOKIE_SECURE": ""})
     assert secure.stdout.strip() == "True"
     assert default.stdout.strip() == "False"
+
+
+def test_oversized_body_gets_the_413_page_from_the_real_server(database_url):
+    with gunicorn(database_url) as (url, _server):
+        response = requests.post(url + "/", data={"name": "x" * 1_000_000}, timeout=10)
+    assert response.status_code == 413
+    assert "larger than this form ever sends" in response.text
+    assert stored_usernames(database_url) == []
