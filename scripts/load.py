@@ -26,6 +26,9 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import hrllo  # noqa: E402
+
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -156,7 +159,7 @@ def run_clients(url, clients, seconds, max_requests, name_for, on_half_time=None
 
 
 def stored_usernames(database_url):
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = create_engine(hrllo.database_url(database_url))
     try:
         with engine.connect() as conn:
             return [row[0] for row in conn.execute(text("SELECT username FROM users"))]
@@ -192,13 +195,15 @@ def load_test(database_url, clients=50, seconds=10, max_requests=5000, kill_work
         )
         replaced = None
         if killed:  # the master must bring the worker count back up
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
+
+            def replaced_now():
                 pids = worker_pids(server.pid)
-                if killed[0] not in pids and len(pids) == workers:
-                    break
+                return killed[0] not in pids and len(pids) == workers
+
+            deadline = time.monotonic() + 15
+            while not replaced_now() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            replaced = killed[0] not in pids and len(pids) == workers
+            replaced = replaced_now()
     stored = Counter(stored_usernames(database_url))
     return {
         "requests": sum(statuses.values()),

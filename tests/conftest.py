@@ -1,5 +1,4 @@
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from hrllo import create_app, db
+from scripts.load import TOKEN
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def runner(app):
 
 def csrf_token(html):
     """The CSRF token the page gave us, as a browser would send it back."""
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    match = TOKEN.search(html)
     assert match, "the page has no CSRF token field"
     return match.group(1)
 
