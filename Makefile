@@ -28,11 +28,11 @@ serve: $(VENV)/.runtime node_modules/.installed
 # Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing).
 bench: $(VENV)/.dev node_modules/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # The README's screenshots, from the same set-up as the browser tests.
 screenshots: $(VENV)/.dev node_modules/.installed
-	$(BIN)/python scripts/screenshots.py
+	$(BIN)/python -m scripts.screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -6,7 +6,6 @@ error handlers, shell context, and the app itself.
 
 import os
 import secrets
-import sqlite3
 import tempfile
 from datetime import UTC, datetime
 
@@ -23,9 +22,8 @@ from flask_migrate import Migrate
 from flask_moment import Moment
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
@@ -40,8 +38,7 @@ MOMENT_JS_DIR = os.path.join(basedir, "node_modules", "moment", "min")
 
 
 def database_url(url=None):
-    """The SQLAlchemy URL from DATABASE_URL, or the SQLite file beside this module."""
-    url = url or os.environ.get("DATABASE_URL")
+    """The SQLAlchemy URL for url, or the SQLite file beside this module when it is empty."""
     if not url:
         return "sqlite:///" + os.path.join(basedir, "data.sqlite")
     # Heroku-style URLs and bare postgresql:// would pick psycopg2, which is not installed.
@@ -51,25 +48,30 @@ def database_url(url=None):
     return url
 
 
-def env_flag(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def env_flag(value):
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class Config:
-    SQLALCHEMY_DATABASE_URI = database_url()
-    SECRET_KEY = os.environ.get("SECRET_KEY")  # None: generated once, see instance_secret_key
+    """Settings that do not depend on where the app runs."""
+
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # The form posts a name of at most 64 characters and a token: anything larger is hostile.
     MAX_CONTENT_LENGTH = 4 * 1024
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE")
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
     # Bootstrap's CSS and JS come from the Bootstrap-Flask package, never a CDN.
     BOOTSTRAP_SERVE_LOCAL = True
+
+
+def settings_from_environment(environ=os.environ):
+    """The settings a deployment gives through its environment (see the README)."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
+        "SECRET_KEY": environ.get("SECRET_KEY"),  # None: generated once, see instance_secret_key
+        "SESSION_COOKIE_SECURE": env_flag(environ.get("SESSION_COOKIE_SECURE")),
+    }
 
 
 def instance_secret_key(instance_path):
@@ -94,11 +96,8 @@ def instance_secret_key(instance_path):
         return f.read().strip()
 
 
-@event.listens_for(Engine, "connect")
 def configure_sqlite(dbapi_connection, connection_record):
     """Make every SQLite connection safe for a multi-worker server."""
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")  # SQLite ignores FOREIGN KEY otherwise
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
@@ -240,25 +239,24 @@ def security_headers(response):
 # --- Error handlers ---------------------------------------------------------
 
 
-@main.app_errorhandler(404)
-def page_not_found(e):
-    return render_template("404.html"), 404
+# What each error page tells the visitor: its title and what happened to their request.
+ERROR_PAGES = {
+    400: ("Bad Request", "Your form could not be checked ({reason}), so nothing was saved."),
+    404: ("Not Found", "There is no page at this address."),
+    413: ("Request Too Large", "That was more than this form ever sends, so nothing was saved."),
+    500: ("Internal Server Error", "Something went wrong on our side and nothing was saved."),
+}
 
 
-@main.app_errorhandler(413)
-def request_too_large(e):
-    return render_template("413.html"), 413
+def error_page(error):
+    # A failed request's transaction is rolled back when Flask-SQLAlchemy removes its session.
+    title, message = ERROR_PAGES[error.code]
+    message = message.format(reason=error.description.rstrip("."))
+    return render_template("error.html", title=title, message=message), error.code
 
 
-@main.app_errorhandler(CSRFError)
-def csrf_error(e):
-    return render_template("400.html", reason=e.description), 400
-
-
-@main.app_errorhandler(500)
-def internal_server_error(e):
-    db.session.rollback()  # leave no half-done transaction for the next request
-    return render_template("500.html"), 500
+for code in ERROR_PAGES:  # CSRFError is a 400, so a missing token gets the 400 page
+    main.app_errorhandler(code)(error_page)
 
 
 # --- The app, its shell context and CLI -------------------------------------
@@ -267,12 +265,16 @@ def internal_server_error(e):
 def create_app(test_config=None):
     app = Flask(__name__, instance_path=os.path.join(basedir, "instance"))
     app.config.from_object(Config)
+    app.config.update(settings_from_environment())
     if test_config:
         app.config.update(test_config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", configure_sqlite)
     migrate.init_app(app, db)
     bootstrap.init_app(app)
     moment.init_app(app)

@@ -1,6 +1,6 @@
 """Benchmark hrllo against the cheapest Flask pages, in one run, on 127.0.0.1.
 
-    .venv/bin/python bench/run.py [--rounds 3] [--seconds 3]
+    .venv/bin/python -m bench.run [--rounds 3] [--seconds 3]
 
 Serves hrllo (1,000 and 1,000,000 users), a bare Flask page (floor) and the same plus
 one indexed SQLite SELECT (floor+db), all under gunicorn with 2 sync workers, and drives
@@ -24,8 +24,7 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scripts.load import TOKEN, gunicorn  # noqa: E402
+from tests.support import csrf_token, serve
 
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 50
@@ -45,7 +44,7 @@ def bulk_load(database, count):
 def form_session(url):
     """A real visitor's session cookie and the CSRF token its page carries."""
     page = requests.get(url + "/", timeout=10)
-    return page.headers["Set-Cookie"].split(";")[0], TOKEN.search(page.text).group(1)
+    return page.headers["Set-Cookie"].split(";")[0], csrf_token(page.text)
 
 
 def wrk(url, seconds, post=None):
@@ -82,8 +81,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         small_db, large_db = Path(tmp, "small.sqlite"), Path(tmp, "large.sqlite")
-        hrllo = stack.enter_context(gunicorn(f"sqlite:///{small_db}"))[0]
-        hrllo_large = stack.enter_context(gunicorn(f"sqlite:///{large_db}"))[0]
+        hrllo = stack.enter_context(serve(f"sqlite:///{small_db}")).url
+        hrllo_large = stack.enter_context(serve(f"sqlite:///{large_db}")).url
         bulk_load(small_db, 1000)
         plan = bulk_load(large_db, args.large)
         floor_db_file = Path(tmp, "floor.sqlite")
@@ -92,7 +91,7 @@ def main():
         os.environ["BENCH_DATABASE"] = str(floor_db_file)  # read by bench.floor
 
         def serve_floor(app):
-            return stack.enter_context(gunicorn("", app=app, health_path="/"))[0]
+            return stack.enter_context(serve("", app=app, migrate=False, health_path="/")).url
 
         floor, floor_db = serve_floor("bench.floor:floor"), serve_floor("bench.floor:floor_db")
 

@@ -7,10 +7,9 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
-from scripts.browser import CHROMIUM, launch
-from scripts.load import gunicorn
-from tests.conftest import PROJECT
+from tests.support import CHROMIUM, PROJECT, launch_chromium, serve
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("HRLLO_REQUIRE_BROWSER") == "1":
@@ -20,8 +19,6 @@ if not os.path.exists(CHROMIUM):
         allow_module_level=True,
     )
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
 AXE = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
 BOOTSTRAP_PRIMARY = "rgb(13, 110, 253)"  # .btn-primary's background: only Bootstrap gives it
 
@@ -29,14 +26,14 @@ BOOTSTRAP_PRIMARY = "rgb(13, 110, 253)"  # .btn-primary's background: only Boots
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     database = tmp_path_factory.mktemp("browser") / "data.sqlite"
-    with gunicorn("sqlite:///" + str(database), workers=1) as (url, _server):
-        yield url
+    with serve("sqlite:///" + str(database), workers=1) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = launch(playwright)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
@@ -143,13 +140,6 @@ def test_phone_sized_screen(visit):
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
-
-
-def test_404_page_is_the_apps_own(visit):
-    response = visit.open("/no-such-page")
-    assert response.status == 404
-    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Not Found")
-    expect(visit.page.get_by_role("link", name="hrllo")).to_be_visible()
 
 
 def axe_violations(page):

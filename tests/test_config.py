@@ -1,17 +1,33 @@
+"""Configuration from the environment, and what the app sets up at start."""
+
 import logging
 import os
 import stat
 import subprocess
 import sys
 
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
+
 import hrllo
-from hrllo import create_app, database_url, instance_secret_key
+from hrllo import create_app, database_url, db, instance_secret_key
 
 
 def test_default_database_is_data_sqlite_next_to_hrllo(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     expected = "sqlite:///" + os.path.join(os.path.dirname(hrllo.__file__), "data.sqlite")
-    assert database_url() == expected
+    assert create_app().config["SQLALCHEMY_DATABASE_URI"] == expected
+
+
+def test_environment_is_read_when_the_app_is_created(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/other.sqlite")
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
+    config = create_app().config
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/other.sqlite"
+    assert config["SECRET_KEY"] == "from-the-environment"
+    assert config["SESSION_COOKIE_SECURE"] is True
 
 
 def test_postgres_urls_use_psycopg_3():
@@ -47,6 +63,31 @@ def test_workers_starting_at_once_agree_on_the_secret_key(tmp_path):
     assert os.listdir(instance) == ["secret_key"]  # no temporary file left behind
 
 
+def sqlite_app(tmp_path):
+    return create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"})
+
+
+def test_every_sqlite_connection_is_set_up_for_several_workers(tmp_path):
+    pragmas = ["journal_mode", "busy_timeout", "synchronous", "foreign_keys"]
+    with sqlite_app(tmp_path).app_context():
+        # Three at once: the pool opens new connections, each must be set up the same way.
+        connections = [db.engine.connect() for _ in range(3)]
+        for conn in connections:
+            values = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in pragmas]
+            assert values == ["wal", 5000, 1, 1]  # synchronous 1 is NORMAL
+        for conn in connections:
+            conn.close()
+        db.engine.dispose()
+
+
+def test_other_sqlite_engines_in_the_process_are_left_alone(tmp_path):
+    sqlite_app(tmp_path)
+    engine = create_engine(f"sqlite:///{tmp_path}/unrelated.sqlite")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "delete"
+    engine.dispose()
+
+
 def test_missing_moment_js_is_logged_at_start(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(hrllo, "MOMENT_JS_DIR", str(tmp_path))
     with caplog.at_level(logging.ERROR):
@@ -64,3 +105,12 @@ def test_health_check_says_503_when_the_database_is_unreachable(tmp_path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "database unavailable"}
+
+
+def test_a_user_with_a_role_that_does_not_exist_is_refused(app):
+    with app.app_context():
+        db.session.add(hrllo.User(username="orphan", role_id=999))
+        with pytest.raises(IntegrityError, match="(?i)foreign key"):
+            db.session.commit()
+        db.session.rollback()
+        assert db.session.scalars(db.select(hrllo.User)).all() == []

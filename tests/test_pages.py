@@ -1,50 +1,82 @@
+"""Every page the app sends: error pages, headers, cookies, health check, assets."""
+
 import re
 
 import pytest
 
 from hrllo import User, db
+from tests.support import stored_usernames
+
+
+def heading_and_title(page):
+    heading = re.search(r"<h1>(.*?)</h1>", page).group(1)
+    title = re.search(r"<title>(.*?) · hrllo</title>", page).group(1)
+    return heading, title
 
 
 def test_unknown_address_shows_the_apps_own_404_page(client):
     response = client.get("/no-such-page")
     page = response.get_data(as_text=True)
     assert response.status_code == 404
-    assert "<h1>Not Found</h1>" in page
-    assert 'class="navbar-brand"' in page  # it extends base.html
+    assert heading_and_title(page) == ("Not Found", "Not Found")
+    assert 'href="/"' in page  # a way back to the greeting page
 
 
-def test_server_error_shows_the_500_page_and_rolls_back(app, client):
+@pytest.fixture
+def failing_route(app):
+    """A view that writes half a change and then fails, as a bug would."""
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
-    @app.route("/boom")
-    def boom():
+    @app.route("/fails-half-way")
+    def fails_half_way():
         db.session.add(User(username="half-done"))
         db.session.flush()
-        raise RuntimeError("boom")
+        raise RuntimeError("a bug")
 
-    response = client.get("/boom")
+    return "/fails-half-way"
+
+
+def test_server_error_shows_the_500_page(client, failing_route):
+    response = client.get(failing_route)
+    page = response.get_data(as_text=True)
     assert response.status_code == 500
-    assert "<h1>Internal Server Error</h1>" in response.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.scalars(db.select(User)).all() == []
+    assert heading_and_title(page) == ("Internal Server Error", "Internal Server Error")
+    assert "nothing was saved" in page
 
 
-def test_oversized_request_gets_a_413_page_and_changes_nothing(app, client):
+def test_request_after_a_server_error_starts_clean(greeter, failing_route, database_url):
+    greeter.client.get(failing_route)
+    assert greeter.submit("Ann").status_code == 302
+    assert stored_usernames(database_url) == ["Ann"]  # the half-done row never lands
+
+
+def test_oversized_request_gets_a_413_page_and_changes_nothing(client, database_url):
     response = client.post("/", data={"name": "x" * 10_000, "csrf_token": "x"})
+    page = response.get_data(as_text=True)
     assert response.status_code == 413
-    assert "larger than this form ever sends" in response.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.scalars(db.select(User)).all() == []
+    assert heading_and_title(page) == ("Request Too Large", "Request Too Large")
+    assert "nothing was saved" in page
+    assert stored_usernames(database_url) == []
+
+
+def test_bad_request_page_says_why_and_that_nothing_was_saved(client):
+    response = client.post("/", data={"name": "Ann"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert heading_and_title(page) == ("Bad Request", "Bad Request")
+    assert "CSRF token is missing" in page and "nothing was saved" in page
 
 
 def test_session_cookie_is_httponly_and_samesite_lax(client):
     cookie = client.get("/").headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP in development
 
 
-def test_security_headers(client):
-    headers = client.get("/").headers
+@pytest.mark.parametrize("path", ["/", "/no-such-page"])
+def test_security_headers(client, path):
+    headers = client.get(path).headers
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Referrer-Policy"] == "same-origin"
