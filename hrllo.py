@@ -61,7 +61,8 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
-    # Bootstrap's CSS and JS come from the Bootstrap-Flask package, never a CDN.
+    # Bootstrap's files come from the Bootstrap-Flask package, never a CDN (base.html links
+    # them itself; this keeps bootstrap.load_css() and load_js() local too).
     BOOTSTRAP_SERVE_LOCAL = True
 
 
@@ -228,6 +229,18 @@ def healthz():
     return {"status": "ok"}
 
 
+# moment.js (from node_modules) and Flask-Moment's supporting code, both served by the app:
+# pages work offline, and no page needs an inline script.
+vendor = Blueprint(
+    "vendor", __name__, static_folder=MOMENT_JS_DIR, static_url_path="/vendor/moment"
+)
+
+
+@vendor.route("/vendor/flask-moment.js")
+def flask_moment_js():
+    return moment.flask_moment_js(), {"Content-Type": "text/javascript; charset=utf-8"}
+
+
 @main.after_app_request
 def security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -281,10 +294,7 @@ def create_app(test_config=None):
     csrf.init_app(app)
     app.register_blueprint(main)
 
-    # Served by the app itself from node_modules: pages must work offline.
-    app.register_blueprint(
-        Blueprint("vendor", __name__, static_folder=MOMENT_JS_DIR, static_url_path="/vendor/moment")
-    )
+    app.register_blueprint(vendor)
     if not os.path.exists(os.path.join(MOMENT_JS_DIR, "moment.min.js")):
         app.logger.error(
             "moment.js is missing from %s: run `npm ci`; pages will show no local time",
