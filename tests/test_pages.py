@@ -74,12 +74,58 @@ def test_session_cookie_is_httponly_and_samesite_lax(client):
     assert "Secure" not in cookie  # plain HTTP in development
 
 
-@pytest.mark.parametrize("path", ["/", "/no-such-page"])
-def test_security_headers(client, path):
-    headers = client.get(path).headers
+# One request of every kind of page the app sends.
+PAGE_KINDS = {
+    "page": lambda client, failing_route: client.get("/"),
+    "bad request": lambda client, failing_route: client.post("/", data={"name": "Ann"}),
+    "not found": lambda client, failing_route: client.get("/no-such-page"),
+    "too large": lambda client, failing_route: client.post("/", data={"name": "x" * 10_000}),
+    "server error": lambda client, failing_route: client.get(failing_route),
+    "asset": lambda client, failing_route: client.get("/static/hrllo.css"),
+}
+
+
+@pytest.fixture(params=PAGE_KINDS)
+def any_response(request, client, failing_route):
+    response = PAGE_KINDS[request.param](client, failing_route)
+    yield response
+    response.close()
+
+
+def test_every_response_carries_the_security_headers(any_response):
+    headers = any_response.headers
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+def test_every_response_carries_a_strict_content_security_policy(any_response):
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in any_response.headers["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    for directive in ("script-src", "style-src", "font-src", "form-action"):
+        assert policy[directive] == "'self'", directive
+    assert policy["img-src"] == "'self' data:"  # Bootstrap's icons are data: SVGs
+    assert policy["base-uri"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert "unsafe" not in any_response.headers["Content-Security-Policy"]
+
+
+def test_no_page_has_inline_script_style_or_event_handler(greeter, failing_route):
+    pages = [
+        PAGE_KINDS[kind](greeter.client, failing_route).get_data(as_text=True)
+        for kind in PAGE_KINDS
+        if kind != "asset"
+    ]
+    pages.append(greeter.submit("").get_data(as_text=True))  # with a validation error
+    for page in pages:
+        for script in re.findall(r"<script\b[^>]*>", page):
+            assert " src=" in script, script  # a file, never inline code
+        assert not re.search(r"<style\b|\sstyle=|\son\w+=", page)
 
 
 def test_health_check_answers_when_the_database_does(client):
