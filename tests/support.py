@@ -104,8 +104,12 @@ def stored_usernames(database_url):
 
 
 def project_env(env=None):
-    """The environment a user has in the project folder with the virtualenv active."""
+    """The environment a user has in the project folder with the virtualenv active.
+
+    env adds variables; a variable given as None is unset.
+    """
     full_env = {**os.environ, "FLASK_APP": "hrllo.py", **(env or {})}
+    full_env = {key: value for key, value in full_env.items() if value is not None}
     full_env["PATH"] = str(BIN) + os.pathsep + full_env.get("PATH", "")
     return full_env
 
@@ -228,8 +232,8 @@ def wait_until_serving(server, health_path, workers, timeout):
         try:
             if requests.get(server.url + health_path, timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or listening while its first worker still boots
         if server.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("gunicorn did not start: " + server.log_text())
         time.sleep(0.1)

@@ -25,6 +25,7 @@ def test_many_clients_and_a_killed_worker_lose_nothing(database_url):
             database_url,
         ],
     )
+    assert result.stdout, result.stderr  # the tool prints its report, or why it could not
     report = json.loads(result.stdout)
     assert report["requests"] > 50
     assert report["server_errors"] == 0, report["statuses"]
