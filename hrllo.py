@@ -125,6 +125,7 @@ db = SQLAlchemy(metadata=metadata)
 migrate = Migrate(render_as_batch=True)  # SQLite can only ALTER TABLE by copying it
 bootstrap = Bootstrap5()
 moment = Moment()
+csrf = CSRFProtect()
 
 
 class MomentWithoutInlineStyle(MomentMarkup):
@@ -135,9 +136,6 @@ class MomentWithoutInlineStyle(MomentMarkup):
 
     def _render(self, *args, **kwargs):
         return Markup(super()._render(*args, **kwargs).replace(' style="display: none"', ""))
-
-
-csrf = CSRFProtect()
 
 
 # --- Models -----------------------------------------------------------------

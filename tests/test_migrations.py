@@ -56,6 +56,10 @@ class MigrationProbe(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     label = db.Column(db.String(32), unique=True)
 """
+# The same model with a column added: SQLite can only do that in batch mode.
+APP_WITH_A_CHANGED_MODEL = (
+    APP_WITH_A_NEW_MODEL + "    code = db.Column(db.String(8), unique=True)\n"
+)
 
 
 def flask(folder, *args, database, app="hrllo"):
@@ -73,20 +77,38 @@ def tables(database):
         return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
+def probe_columns(database):
+    with sqlite3.connect(database) as conn:
+        return [row[1] for row in conn.execute("PRAGMA table_info(migration_probes)")]
+
+
+def migrate(folder, app_source, message, database):
+    """Write the changed app, then `flask db migrate`; return its output and the new revision."""
+    (folder / "changed.py").write_text(app_source)
+    output = flask(folder, "db", "migrate", "-m", message, database=database, app="changed")
+    (revision,) = (folder / "migrations" / "versions").glob(f"*_{message.replace(' ', '_')}.py")
+    return output, revision.read_text()
+
+
 def test_changing_a_model_migrates_upgrades_and_downgrades(tmp_path):
     shutil.copytree(PROJECT / "migrations", tmp_path / "migrations")
-    (tmp_path / "changed.py").write_text(APP_WITH_A_NEW_MODEL)
     database = tmp_path / "data.sqlite"
-    flask(tmp_path, "db", "upgrade", database=database, app="changed")
+    flask(tmp_path, "db", "upgrade", database=database)
 
-    output = flask(tmp_path, "db", "migrate", "-m", "add probes", database=database, app="changed")
+    output, revision = migrate(tmp_path, APP_WITH_A_NEW_MODEL, "add probes", database)
     assert "Detected added table 'migration_probes'" in output
-    (revision,) = (tmp_path / "migrations" / "versions").glob("*_add_probes.py")
-    assert "uq_migration_probes_label" in revision.read_text()  # the naming convention
-
+    assert "uq_migration_probes_label" in revision  # constraints get the convention's names
     flask(tmp_path, "db", "upgrade", database=database, app="changed")
     assert "migration_probes" in tables(database)
 
+    output, revision = migrate(tmp_path, APP_WITH_A_CHANGED_MODEL, "add code", database)
+    assert "Detected added column 'migration_probes.code'" in output
+    assert "batch_alter_table('migration_probes'" in revision
+    flask(tmp_path, "db", "upgrade", database=database, app="changed")
+    assert probe_columns(database) == ["id", "label", "code"]
+
+    flask(tmp_path, "db", "downgrade", database=database, app="changed")
+    assert probe_columns(database) == ["id", "label"]
     flask(tmp_path, "db", "downgrade", database=database, app="changed")
     assert tables(database) == {"alembic_version", "roles", "users"}
 

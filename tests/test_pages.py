@@ -59,6 +59,13 @@ def test_oversized_request_gets_a_413_page_and_changes_nothing(client, database_
     assert stored_usernames(database_url) == []
 
 
+@pytest.mark.parametrize(("size", "status"), [(4096, 400), (4097, 413)])
+def test_request_bodies_over_4_kib_are_refused_unread(client, size, status):
+    body = "name=" + "x" * (size - len("name="))
+    response = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == status  # 400: read, and refused for its missing token
+
+
 def test_bad_request_page_says_why_and_that_nothing_was_saved(client):
     response = client.post("/", data={"name": "Ann"})
     page = response.get_data(as_text=True)
