@@ -27,7 +27,6 @@ def test_many_clients_and_a_killed_worker_lose_nothing(database_url):
     )
     assert result.stdout, result.stderr  # the tool prints its report, or why it could not
     report = json.loads(result.stdout)
-    assert report["requests"] > 50
     assert report["server_errors"] == 0, report["statuses"]
     assert report["statuses"].get("302", 0) > 0
     assert report["worker_replaced"] is True
