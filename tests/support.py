@@ -5,6 +5,8 @@ form as a visitor does, listing stored names, running a project command. Import 
 `tests.support` (tools run as `python -m scripts.load` from the project folder).
 """
 
+import base64
+import hashlib
 import html
 import os
 import re
@@ -500,3 +502,36 @@ def start_nginx(prefix, config, timeout):
 def port_is_open(port):
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def certificate_pin(certificate):
+    """The base64 SHA-256 of a certificate's public key, as Chromium's SPKI flags take it."""
+    public_key = subprocess.run(
+        ["openssl", "x509", "-in", certificate, "-pubkey", "-noout"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"],
+        input=public_key,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def chromium_args_trusting(certificate):
+    """CHROMIUM_ARGS plus trust in certificate (the stack's self-signed one).
+
+    Trusted, not ignored: Chromium caches nothing from a site whose certificate error it
+    was told to ignore, so a repeat view or Lighthouse would not see what a visitor does.
+    """
+    return [*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={certificate_pin(certificate)}"]
+
+
+def launch_chromium_trusting(playwright, certificate):
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=chromium_args_trusting(certificate)
+    )
