@@ -398,6 +398,16 @@ class Stack:
         """nginx's access log lines so far, one per request it answered."""
         return (self.folder / "logs" / "access.log").read_text().splitlines()
 
+    def logged(self, since, needle, timeout=5):
+        """The access-log lines after the first `since` that contain needle, waiting for one:
+        nginx writes a request's line just after its response has gone out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_log()[since:] if needle in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
     def error_log(self):
         return (self.folder / "logs" / "error.log").read_text()
 

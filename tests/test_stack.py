@@ -359,7 +359,7 @@ def test_an_oversized_body_is_refused_by_nginx_before_the_app(front):
     assert response.status_code == 413
     assert "Request Too Large" in response.text
     assert "nothing was saved" in response.text
-    (line,) = [line for line in front.access_log()[before:] if '"POST / ' in line]
+    (line,) = front.logged(before, '"POST / ')
     assert "upstream=-" in line  # no gunicorn host saw it
     assert "x" * 5000 not in stored_usernames(front.database_url)
 
