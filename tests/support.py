@@ -8,6 +8,7 @@ form as a visitor does, listing stored names, running a project command. Import 
 import base64
 import hashlib
 import html
+import json
 import os
 import re
 import secrets
@@ -545,3 +546,37 @@ def launch_chromium_trusting(playwright, certificate):
     return playwright.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=chromium_args_trusting(certificate)
     )
+
+
+LIGHTHOUSE = PROJECT / "node_modules" / ".bin" / "lighthouse"  # pinned in package.json
+
+
+def lighthouse(url, certificate, categories, preset=None, timeout=180):
+    """Lighthouse's report (a dict) for url, in Debian's Chromium trusting certificate."""
+    flags = ["--headless=new", *chromium_args_trusting(certificate)]
+    with tempfile.TemporaryDirectory(prefix="hrllo-lighthouse-") as folder:
+        report = Path(folder, "report.json")
+        subprocess.run(
+            [LIGHTHOUSE, url, "--output=json", f"--output-path={report}", "--quiet"]
+            + ["--no-enable-error-reporting", f"--chrome-flags={' '.join(flags)}"]
+            + [f"--only-categories={','.join(categories)}"]
+            + ([f"--preset={preset}"] if preset else []),
+            env={**os.environ, "CHROME_PATH": CHROMIUM},
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        return json.loads(report.read_text())
+
+
+def lighthouse_shortfalls(report):
+    """Every scored audit below 1, by category: what keeps a score from 100."""
+    return {
+        name: [
+            f"{ref['id']}: {report['audits'][ref['id']]['title']}"
+            for ref in category["auditRefs"]
+            if ref["weight"] and report["audits"][ref["id"]]["score"] not in (None, 1)
+        ]
+        for name, category in report["categories"].items()
+    }

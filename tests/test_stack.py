@@ -35,6 +35,8 @@ from tests.support import (
     csrf_token,
     free_port,
     launch_chromium_trusting,
+    lighthouse,
+    lighthouse_shortfalls,
     port_is_open,
     project_env,
     stack,
@@ -396,3 +398,12 @@ def test_sigterm_stops_the_whole_stack_and_frees_its_ports(tmp_path):
 
     assert [pid for pid in every_pid if Path(f"/proc/{pid}").exists()] == []
     assert [p for p in [http_port, https_port, *app_ports] if port_is_open(p)] == []
+
+
+def test_lighthouse_finds_nothing_to_improve_in_accessibility_best_practices_and_seo(
+    front, chromium
+):
+    categories = ["accessibility", "best-practices", "seo"]
+    report = lighthouse(front.https_url + "/", front.certificate, categories)
+    scores = {name: report["categories"][name]["score"] for name in categories}
+    assert scores == dict.fromkeys(categories, 1), lighthouse_shortfalls(report)
