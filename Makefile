@@ -31,10 +31,12 @@ serve: $(VENV)/.runtime node_modules/.installed
 stack: $(VENV)/.dev node_modules/.installed
 	$(if $(DATABASE_URL),,scripts/with-postgres) $(BIN)/python -m scripts.stack
 
-# Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing).
+# Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing),
+# then Lighthouse's performance scores through the stack (nginx and Chromium).
 bench: $(VENV)/.dev node_modules/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.lighthouse
 
 # The README's screenshots, from the same set-up as the browser tests.
 screenshots: $(VENV)/.dev node_modules/.installed
