@@ -501,12 +501,15 @@ def start_nginx(prefix, config, timeout):
         )
     ports = re.findall(r"listen 127\.0\.0\.1:(\d+)", Path(config).read_text())
     deadline = time.monotonic() + timeout
-    while not all(port_is_open(int(port)) for port in ports):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_process(process)
-            log = Path(prefix, "logs", "nginx.stderr").read_text()
-            raise RuntimeError("nginx did not start: " + log)
-        time.sleep(0.05)
+    try:
+        while not all(port_is_open(int(port)) for port in ports):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = Path(prefix, "logs", "nginx.stderr").read_text()
+                raise RuntimeError("nginx did not start: " + log)
+            time.sleep(0.05)
+    except BaseException:  # also Ctrl-C or SIGTERM while starting
+        stop_process(process)
+        raise
     return process
 
 
