@@ -151,22 +151,6 @@ class SessionInterface(SecureCookieSessionInterface):
         return super().get_cookie_secure(app) or request.is_secure
 
 
-@lru_cache(maxsize=256)
-def content_version(path, mtime_ns, size):
-    """A short hash of a file's content, for asset URLs that change when the content does."""
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:12]
-
-
-def asset_version(folder, filename):
-    path = safe_join(folder, filename)
-    try:
-        stat = os.stat(path)
-    except (OSError, TypeError):
-        return None  # a missing or outside file keeps a plain URL (and gets its 404)
-    return content_version(path, stat.st_mtime_ns, stat.st_size)
-
-
 # --- Extensions -------------------------------------------------------------
 
 # Named constraints, so that batch migrations on SQLite can drop and alter them.
@@ -304,8 +288,28 @@ def flask_moment_js():
     return moment.flask_moment_js(), headers
 
 
+def content_hash(data):
+    """A short hash of an asset's content: its URL changes when the content does."""
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@lru_cache(maxsize=256)
+def file_version(path, mtime_ns, size):  # read again only when the file changes
+    with open(path, "rb") as f:
+        return content_hash(f.read())
+
+
+def asset_version(folder, filename):
+    path = safe_join(folder, filename)
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):
+        return None  # a missing or outside file keeps a plain URL (and gets its 404)
+    return file_version(path, stat.st_mtime_ns, stat.st_size)
+
+
 def flask_moment_js_version():
-    return hashlib.sha256(moment.flask_moment_js().encode()).hexdigest()[:12]
+    return content_hash(moment.flask_moment_js().encode())
 
 
 @main.app_url_defaults
