@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint serve bench screenshots clean
+.PHONY: run test lint serve stack bench screenshots clean
 
 run: $(VENV)/.runtime node_modules/.installed
 	$(BIN)/flask db upgrade
@@ -25,10 +25,18 @@ serve: $(VENV)/.runtime node_modules/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn hrllo:app
 
-# Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing).
+# The production topology on this machine (nginx, two gunicorn hosts, PostgreSQL), in the
+# foreground: https://127.0.0.1:${STACK_HTTPS_PORT:-8443}/. A throwaway PostgreSQL server
+# unless DATABASE_URL is given. Ctrl-C stops all of it.
+stack: $(VENV)/.dev node_modules/.installed
+	$(if $(DATABASE_URL),,scripts/with-postgres) $(BIN)/python -m scripts.stack
+
+# Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing),
+# then Lighthouse's performance scores through the stack (nginx and Chromium).
 bench: $(VENV)/.dev node_modules/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.lighthouse
 
 # The README's screenshots, from the same set-up as the browser tests.
 screenshots: $(VENV)/.dev node_modules/.installed

@@ -4,19 +4,25 @@ Read top to bottom: configuration, extensions, models, form, views,
 error handlers, shell context, and the app itself.
 """
 
+import hashlib
+import ipaddress
 import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from flask import (
     Blueprint,
     Flask,
+    current_app,
     redirect,
     render_template,
+    request,
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_moment import Moment
@@ -27,6 +33,8 @@ from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.security import safe_join
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
@@ -74,6 +82,8 @@ def settings_from_environment(environ=os.environ):
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
         "SECRET_KEY": environ.get("SECRET_KEY"),  # None: generated once, see instance_secret_key
         "SESSION_COOKIE_SECURE": env_flag(environ.get("SESSION_COOKIE_SECURE")),
+        # Who may tell the app the client's address and scheme: gunicorn's own setting and default.
+        "FORWARDED_ALLOW_IPS": environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
     }
 
 
@@ -107,6 +117,40 @@ def configure_sqlite(dbapi_connection, connection_record):
     cursor.execute("PRAGMA busy_timeout=5000")  # wait for the write lock, do not fail
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode, one fsync per checkpoint
     cursor.close()
+
+
+class FromTrustedProxy:
+    """Werkzeug's ProxyFix for requests from the front proxy only (one hop).
+
+    The proxy (nginx) overwrites X-Forwarded-For and X-Forwarded-Proto; a client that
+    reaches gunicorn from any other address has its X-Forwarded-* headers ignored.
+    """
+
+    def __init__(self, wsgi_app, allowed):
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1)
+        entries = [entry.strip() for entry in allowed.split(",") if entry.strip()]
+        self.anyone = "*" in entries
+        self.networks = [ipaddress.ip_network(e, strict=False) for e in entries if e != "*"]
+
+    def is_trusted(self, address):
+        try:
+            address = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ, start_response):
+        if self.anyone or self.is_trusted(environ.get("REMOTE_ADDR", "")):
+            return self.proxied(environ, start_response)
+        return self.direct(environ, start_response)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure on every HTTPS request, not only with SESSION_COOKIE_SECURE."""
+
+    def get_cookie_secure(self, app):
+        return super().get_cookie_secure(app) or request.is_secure
 
 
 # --- Extensions -------------------------------------------------------------
@@ -273,7 +317,49 @@ vendor = Blueprint(
 
 @vendor.route("/vendor/flask-moment.js")
 def flask_moment_js():
-    return moment.flask_moment_js(), {"Content-Type": "text/javascript; charset=utf-8"}
+    headers = {"Content-Type": "text/javascript; charset=utf-8"}
+    if request.args.get("v") == flask_moment_js_version():
+        headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return moment.flask_moment_js(), headers
+
+
+def content_hash(data):
+    """A short hash of an asset's content: its URL changes when the content does."""
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@lru_cache(maxsize=256)
+def file_version(path, mtime_ns, size):  # read again only when the file changes
+    with open(path, "rb") as f:
+        return content_hash(f.read())
+
+
+def asset_version(folder, filename):
+    path = safe_join(folder, filename)
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):
+        return None  # a missing or outside file keeps a plain URL (and gets its 404)
+    return file_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+def flask_moment_js_version():
+    return content_hash(moment.flask_moment_js().encode())
+
+
+@main.app_url_defaults
+def versioned_assets(endpoint, values):
+    """Every asset URL carries ?v=<hash of its content>, so assets can be cached for a year."""
+    if endpoint == "static" or endpoint.endswith(".static"):
+        blueprint = endpoint.rpartition(".")[0]
+        scaffold = current_app.blueprints[blueprint] if blueprint else current_app
+        version = asset_version(scaffold.static_folder, values.get("filename", ""))
+    elif endpoint == "vendor.flask_moment_js":
+        version = flask_moment_js_version()
+    else:
+        return
+    if version:
+        values.setdefault("v", version)
 
 
 @main.after_app_request
@@ -317,6 +403,8 @@ def create_app(test_config=None):
         app.config.update(test_config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+    app.wsgi_app = FromTrustedProxy(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"])
+    app.session_interface = SessionInterface()
 
     db.init_app(app)
     with app.app_context():

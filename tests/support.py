@@ -5,20 +5,26 @@ form as a visitor does, listing stored names, running a project command. Import 
 `tests.support` (tools run as `python -m scripts.load` from the project folder).
 """
 
+import base64
+import hashlib
 import html
+import json
 import os
 import re
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import requests
 from sqlalchemy import create_engine, text
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import hrllo
 
@@ -243,3 +249,341 @@ def wait_until_serving(server, health_path, workers, timeout):
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+# --- The production stack: nginx in front of two gunicorn hosts (`make stack`) ---------
+
+NGINX = os.environ.get("HRLLO_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_CONFIG = PROJECT / "deploy" / "nginx.conf"
+BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
+PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+
+
+def nginx_config(
+    *,
+    http_port,
+    https_port,
+    app_servers,
+    certificate,
+    certificate_key,
+    error_pages,
+    brotli=None,
+    static_folders=None,
+):
+    """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed."""
+    folders = static_folders or asset_folders()
+    values = {
+        "HTTP_LISTEN": f"127.0.0.1:{http_port}",
+        "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+        "HTTPS_PORT": str(https_port),
+        "APP_SERVERS": "\n        ".join(f"server {address};" for address in app_servers),
+        "CERTIFICATE": str(certificate),
+        "CERTIFICATE_KEY": str(certificate_key),
+        "ERROR_PAGES": f"{error_pages}/",
+        **{name: f"{folder}/" for name, folder in folders.items()},
+    }
+    config = NGINX_CONFIG.read_text()
+    for name, value in values.items():
+        config = config.replace(f"@{name}@", value)
+    if BROTLI_MODULE.exists() if brotli is None else brotli:
+        config = re.sub(r"^(\s*)#brotli# ", r"\1", config, flags=re.M)
+    if left := PLACEHOLDER.findall(config):
+        raise ValueError(f"deploy/nginx.conf: no value for {sorted(set(left))}")
+    return config
+
+
+def asset_folders(app=None):
+    """Where the files behind each asset URL are, for nginx to serve them from disk."""
+    app = app or hrllo.app
+    return {
+        "STATIC": app.static_folder,
+        "BOOTSTRAP_STATIC": app.blueprints["bootstrap"].static_folder,
+        "MOMENT_JS": app.blueprints["vendor"].static_folder,
+    }
+
+
+def write_error_pages(folder, app=None):
+    """The app's own 413 page, as a file nginx sends for a body it refuses to pass on."""
+    app = app or hrllo.app
+    with app.test_request_context("/"):
+        page, _ = hrllo.error_page(RequestEntityTooLarge())
+    Path(folder, "413.html").write_text(page)
+
+
+def self_signed_certificate(folder):
+    """A throwaway certificate for 127.0.0.1 (and its key), made with openssl."""
+    certificate, key = Path(folder, "127.0.0.1.crt"), Path(folder, "127.0.0.1.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        + ["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return certificate, key
+
+
+class AppHost:
+    """One gunicorn app host on a fixed port of 127.0.0.1: started, stopped, killed, restarted.
+
+    The port stays the same across restarts, so nginx's upstream still points at it.
+    """
+
+    def __init__(self, port, env, log_path, workers, gunicorn_args=()):
+        self.address = f"127.0.0.1:{port}"
+        self.url = "http://" + self.address
+        self.env = env
+        self.log_path = log_path
+        self.workers = workers
+        self.gunicorn_args = list(gunicorn_args)
+        self.server = None
+
+    @property
+    def process(self):
+        return self.server.process if self.server else None
+
+    def start(self, timeout=30):
+        # Appended to across restarts; the child keeps its own descriptor.
+        with open(self.log_path, "a+") as log:
+            process = subprocess.Popen(
+                [BIN / "gunicorn", "--config", PROJECT / "gunicorn.conf.py"]
+                + ["--bind", self.address, *self.gunicorn_args, "hrllo:app"],
+                cwd=PROJECT,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            self.server = Server(self.url, process, log)
+            try:
+                wait_until_serving(self.server, "/healthz", self.workers, timeout)
+            except BaseException:
+                self.stop()
+                raise
+
+    def stop(self):
+        """Graceful: SIGTERM lets the workers finish their requests first."""
+        if self.server:
+            stop_process(self.server.process)
+            self.server = None
+
+    def kill(self, sig=signal.SIGKILL):
+        """The master gets sig (its workers are left to notice); reaped."""
+        self.server.process.send_signal(sig)
+        self.server.process.wait(timeout=30)
+        self.server = None
+
+    def restart(self, timeout=30):
+        self.stop()
+        self.start(timeout)
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def worker_pids(self):
+        return self.server.worker_pids() if self.server else []
+
+    def log_text(self):
+        return Path(self.log_path).read_text()
+
+
+class Stack:
+    """nginx on http_url and https_url, in front of hosts (AppHost), all on 127.0.0.1."""
+
+    def __init__(self, folder, http_url, https_url, hosts, certificate, database_url):
+        self.folder = Path(folder)
+        self.http_url = http_url
+        self.https_url = https_url
+        self.hosts = hosts
+        self.certificate = certificate  # what an HTTPS client verifies (requests' verify=)
+        self.database_url = database_url
+        self.nginx = None
+
+    def access_log(self):
+        """nginx's access log lines so far, one per request it answered."""
+        return (self.folder / "logs" / "access.log").read_text().splitlines()
+
+    def logged(self, since, needle, timeout=5):
+        """The access-log lines after the first `since` that contain needle, waiting for one:
+        nginx writes a request's line just after its response has gone out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_log()[since:] if needle in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
+    def error_log(self):
+        return (self.folder / "logs" / "error.log").read_text()
+
+    def processes(self):
+        return [self.nginx] + [host.process for host in self.hosts]
+
+
+@contextmanager
+def stack(
+    database_url,
+    *,
+    http_port=None,
+    https_port=None,
+    workers=2,
+    hosts=2,
+    secret_key=None,
+    certificate=None,
+    gunicorn_args=(),
+    timeout=60,
+):
+    """The production topology on this machine: `flask db upgrade`, gunicorn hosts sharing
+    one SECRET_KEY, and nginx (unprivileged, its own prefix) on HTTP and HTTPS.
+
+    certificate: (certificate, key) files to serve; by default a self-signed one for
+    127.0.0.1, made in the stack's temporary folder. Free ports unless given. Yields a
+    Stack; on exit (or on an error while starting) stops nginx, then every host.
+    """
+    env = project_env(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secret_key or secrets.token_hex(32),
+            "WEB_CONCURRENCY": str(workers),
+        }
+    )
+    subprocess.run(
+        [BIN / "flask", "db", "upgrade"],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    with tempfile.TemporaryDirectory(prefix="hrllo-stack-") as folder, ExitStack() as running:
+        # nginx's workers run as nobody when the master is root: they must read this folder.
+        os.chmod(folder, 0o755)
+        for sub in ("logs", "tmp", "errors"):
+            Path(folder, sub).mkdir()
+        cert, key = certificate or self_signed_certificate(folder)
+        write_error_pages(Path(folder, "errors"))
+        http_port, https_port = http_port or free_port(), https_port or free_port()
+        app_hosts = [
+            AppHost(free_port(), env, Path(folder, f"gunicorn-{i + 1}.log"), workers, gunicorn_args)
+            for i in range(hosts)
+        ]
+        config = Path(folder, "nginx.conf")
+        config.write_text(
+            nginx_config(
+                http_port=http_port,
+                https_port=https_port,
+                app_servers=[host.address for host in app_hosts],
+                certificate=cert,
+                certificate_key=key,
+                error_pages=Path(folder, "errors"),
+            )
+        )
+        result = Stack(
+            folder,
+            f"http://127.0.0.1:{http_port}",
+            f"https://127.0.0.1:{https_port}",
+            app_hosts,
+            cert,
+            database_url,
+        )
+        for host in app_hosts:
+            running.callback(host.stop)
+            host.start(timeout)
+        result.nginx = start_nginx(folder, config, timeout)
+        running.callback(stop_process, result.nginx)
+        yield result
+
+
+def start_nginx(prefix, config, timeout):
+    """nginx in the foreground with its own prefix; returns once it accepts connections."""
+    with Path(prefix, "logs", "nginx.stderr").open("w") as stderr:
+        process = subprocess.Popen(
+            [NGINX, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr", "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    ports = re.findall(r"listen 127\.0\.0\.1:(\d+)", Path(config).read_text())
+    deadline = time.monotonic() + timeout
+    try:
+        while not all(port_is_open(int(port)) for port in ports):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = Path(prefix, "logs", "nginx.stderr").read_text()
+                raise RuntimeError("nginx did not start: " + log)
+            time.sleep(0.05)
+    except BaseException:  # also Ctrl-C or SIGTERM while starting
+        stop_process(process)
+        raise
+    return process
+
+
+def port_is_open(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def certificate_pin(certificate):
+    """The base64 SHA-256 of a certificate's public key, as Chromium's SPKI flags take it."""
+    public_key = subprocess.run(
+        ["openssl", "x509", "-in", certificate, "-pubkey", "-noout"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"],
+        input=public_key,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def chromium_args_trusting(certificate):
+    """CHROMIUM_ARGS plus trust in certificate (the stack's self-signed one).
+
+    Trusted, not ignored: Chromium caches nothing from a site whose certificate error it
+    was told to ignore, so a repeat view or Lighthouse would not see what a visitor does.
+    """
+    return [*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={certificate_pin(certificate)}"]
+
+
+def launch_chromium_trusting(playwright, certificate):
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=chromium_args_trusting(certificate)
+    )
+
+
+LIGHTHOUSE = PROJECT / "node_modules" / ".bin" / "lighthouse"  # pinned in package.json
+
+
+def lighthouse(url, certificate, categories, preset=None, timeout=180):
+    """Lighthouse's report (a dict) for url, in Debian's Chromium trusting certificate."""
+    flags = ["--headless=new", *chromium_args_trusting(certificate)]
+    with tempfile.TemporaryDirectory(prefix="hrllo-lighthouse-") as folder:
+        report = Path(folder, "report.json")
+        subprocess.run(
+            [LIGHTHOUSE, url, "--output=json", f"--output-path={report}", "--quiet"]
+            + ["--no-enable-error-reporting", f"--chrome-flags={' '.join(flags)}"]
+            + [f"--only-categories={','.join(categories)}"]
+            + ([f"--preset={preset}"] if preset else []),
+            env={**os.environ, "CHROME_PATH": CHROMIUM},
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        return json.loads(report.read_text())
+
+
+def lighthouse_shortfalls(report):
+    """Every scored audit below 1, by category: what keeps a score from 100."""
+    return {
+        name: [
+            f"{ref['id']}: {report['audits'][ref['id']]['title']}"
+            for ref in category["auditRefs"]
+            if ref["weight"] and report["audits"][ref["id"]]["score"] not in (None, 1)
+        ]
+        for name, category in report["categories"].items()
+    }

@@ -1,0 +1,80 @@
+"""`make stack`: the production topology on this machine, in the foreground.
+
+    .venv/bin/python -m scripts.stack [--http-port 8080] [--https-port 8443]
+
+nginx (deploy/nginx.conf, a self-signed certificate for 127.0.0.1) on HTTP and HTTPS,
+in front of two gunicorn hosts sharing one SECRET_KEY, on the database in DATABASE_URL
+(or HRLLO_TEST_POSTGRES_URL, which `make stack` gets from scripts/with-postgres), after
+`flask db upgrade`. Ctrl-C or SIGTERM stops all of it. The work is done by
+tests.support.stack, so the tests run exactly this.
+
+    .venv/bin/python -m scripts.stack --error-pages DIR
+
+writes the app's 413 page into DIR, for nginx's ERROR_PAGES on a real deployment.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from tests.support import stack, write_error_pages
+
+
+def stop(signum, frame):
+    sys.exit(128 + signum)  # unwinds the stack's context manager, which stops every process
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--http-port", type=int, default=int(os.environ.get("STACK_HTTP_PORT", 8080))
+    )
+    parser.add_argument(
+        "--https-port", type=int, default=int(os.environ.get("STACK_HTTPS_PORT", 8443))
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per host")
+    parser.add_argument("--error-pages", metavar="DIR", help="write the 413 page and exit")
+    args = parser.parse_args(argv)
+
+    if args.error_pages:
+        os.makedirs(args.error_pages, exist_ok=True)
+        write_error_pages(args.error_pages)
+        return 0
+
+    database_url = os.environ.get("DATABASE_URL") or os.environ.get("HRLLO_TEST_POSTGRES_URL")
+    if not database_url:
+        parser.error(
+            "no database: set DATABASE_URL, or run `make stack` (a throwaway PostgreSQL server)"
+        )
+    signal.signal(signal.SIGTERM, stop)
+    parent = os.getppid()
+    with stack(
+        database_url,
+        http_port=args.http_port,
+        https_port=args.https_port,
+        workers=args.workers,
+        secret_key=os.environ.get("SECRET_KEY"),
+    ) as running:
+        print(f"hrllo: {running.https_url}/  (and {running.http_url}/, redirected to it)")
+        print(f"  nginx {running.nginx.pid}, prefix {running.folder}")
+        for host in running.hosts:
+            print(f"  gunicorn {host.process.pid} on {host.url}")
+        print("  the certificate is self-signed: your browser will ask. Ctrl-C stops all.")
+        sys.stdout.flush()
+        while True:
+            time.sleep(0.5)
+            stopped = [p for p in running.processes() if p is None or p.poll() is not None]
+            if stopped:
+                print("hrllo: a part of the stack stopped; stopping the rest", file=sys.stderr)
+                return 1
+            if os.getppid() != parent:  # whoever started us is gone (e.g. make was stopped)
+                return 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

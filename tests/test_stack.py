@@ -1,0 +1,409 @@
+"""The production topology (`make stack`): nginx in front of two gunicorn hosts, over HTTPS.
+
+One stack for the module, started by the same code as `make stack` (tests.support.stack),
+with deploy/nginx.conf as shipped.
+"""
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+from sqlalchemy import create_engine, text
+
+from hrllo import create_app
+from tests.support import (
+    BIN,
+    BROTLI_MODULE,
+    CHROMIUM,
+    NGINX,
+    PROJECT,
+    csrf_token,
+    free_port,
+    launch_chromium_trusting,
+    lighthouse,
+    lighthouse_shortfalls,
+    port_is_open,
+    project_env,
+    stack,
+    stop_process,
+    stored_usernames,
+    submit,
+    worker_pids,
+)
+
+if not shutil.which(NGINX):
+    if os.environ.get("HRLLO_REQUIRE_NGINX") == "1":
+        pytest.fail(f"HRLLO_REQUIRE_NGINX=1 but there is no nginx at {NGINX}")
+    pytest.skip(
+        f"no nginx at {NGINX}: apt-get install nginx to test the production stack",
+        allow_module_level=True,
+    )
+
+POSTGRES_URL = os.environ.get("HRLLO_TEST_POSTGRES_URL")
+# gunicorn's worker timeout is 30 s; 5 s here, so that holding slow clients for longer
+# than it takes seconds, not a minute.
+GUNICORN_TIMEOUT = 5
+A_YEAR = "public, max-age=31536000, immutable"
+ASSET = re.compile(r'(?:href|src)="(/[^"?]+)\?v=([0-9a-f]{12})"')
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory):
+    """The stack on PostgreSQL when a server is given (as in production), else SQLite."""
+    if POSTGRES_URL:
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        database_url = POSTGRES_URL
+    else:
+        database_url = "sqlite:///" + str(tmp_path_factory.mktemp("stack") / "data.sqlite")
+    with stack(database_url, gunicorn_args=["--timeout", str(GUNICORN_TIMEOUT)]) as running:
+        yield running
+
+
+def visitor(front):
+    """A browser-like HTTP client that trusts the stack's certificate."""
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    session.verify = str(front.certificate)
+    # On HTTPS, Flask-WTF also checks that a form comes from this site (WTF_CSRF_SSL_STRICT);
+    # browsers say so in Referer (the app's Referrer-Policy is same-origin).
+    session.headers["Referer"] = front.https_url + "/"
+    return session
+
+
+def cookie_attributes(set_cookie):
+    return {part.strip().partition("=")[0].lower() for part in set_cookie.split(";")[1:]}
+
+
+# --- HTTPS ---------------------------------------------------------------------------
+
+
+def test_the_greeting_over_https_with_a_secure_cookie_and_hsts(front):
+    session = visitor(front)
+    page = session.get(front.https_url + "/", timeout=10)
+
+    assert page.status_code == 200
+    cookie = page.headers["Set-Cookie"]
+    assert {"secure", "httponly", "samesite"} <= cookie_attributes(cookie)
+    assert "SameSite=Lax" in cookie
+    hsts = page.headers["Strict-Transport-Security"]
+    assert int(re.search(r"max-age=(\d+)", hsts)[1]) >= 365 * 24 * 3600
+
+    assert submit(session, front.https_url, "Ada over TLS") == 302
+    greeting = session.get(front.https_url + "/", timeout=10).text
+    assert "Hello, Ada over TLS!" in greeting and "Pleased to meet you." in greeting
+    assert "Ada over TLS" in stored_usernames(front.database_url)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_plain_http_is_redirected_to_https(front, method):
+    response = requests.request(
+        method, front.http_url + "/index?from=http", allow_redirects=False, timeout=10
+    )
+    assert response.status_code == 301
+    assert response.headers["Location"] == front.https_url + "/index?from=http"
+
+
+def test_pages_are_neither_kept_by_shared_caches_nor_compressed(front):
+    page = visitor(front).get(front.https_url + "/", headers={"Accept-Encoding": "gzip, br"})
+    assert page.headers["Cache-Control"] == "private, no-cache"
+    # A page carries a CSRF token: compressed over HTTPS, it could be guessed (BREACH).
+    assert "Content-Encoding" not in page.headers
+
+
+def test_the_scheme_comes_from_nginx_whatever_the_client_says(front):
+    page = visitor(front).get(
+        front.https_url + "/", headers={"X-Forwarded-Proto": "http"}, timeout=10
+    )
+    assert "secure" in cookie_attributes(page.headers["Set-Cookie"])
+
+
+@pytest.mark.parametrize(
+    "source, trusted",
+    [("127.0.0.1", True), ("127.0.0.2", False)],
+    ids=["from the proxy address", "from elsewhere"],
+)
+def test_forwarded_headers_count_only_from_the_proxy_address(front, source, trusted):
+    """A client reaching gunicorn directly: its X-Forwarded-Proto counts only from an
+    address in FORWARDED_ALLOW_IPS (default 127.0.0.1, where nginx is on one machine)."""
+    port = int(front.hosts[0].address.rpartition(":")[2])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", "/", headers={"X-Forwarded-Proto": "https"})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert ("secure" in cookie_attributes(response.getheader("Set-Cookie"))) is trusted
+    finally:
+        conn.close()
+
+
+def test_the_session_cookie_is_secure_on_https_without_a_setting():
+    app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    over_https = app.test_client().get("/", base_url="https://localhost")
+    over_http = app.test_client().get("/", base_url="http://localhost")
+    assert "secure" in cookie_attributes(over_https.headers["Set-Cookie"])
+    assert "secure" not in cookie_attributes(over_http.headers["Set-Cookie"])
+
+
+# --- Slow clients ----------------------------------------------------------------------
+
+
+class SlowClients:
+    """Connections that send a request one byte every half second, and never finish it."""
+
+    def __init__(self):
+        self.sockets = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.dribble)
+
+    def open(self, port, head, tls=None):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
+        sock.sendall(head)
+        self.sockets.append(sock)
+
+    def dribble(self):
+        while not self.stop.wait(0.5):
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):  # nginx gave up on it: still_waiting tells
+                    sock.sendall(b"a")
+
+    def still_waiting(self):
+        """How many nginx still holds open without an answer."""
+        waiting = 0
+        for sock in self.sockets:
+            sock.setblocking(False)
+            try:
+                sock.recv(1)  # an answer, or b"" for a closed connection
+            except (BlockingIOError, ssl.SSLWantReadError):
+                waiting += 1
+        return waiting
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=10)
+        for sock in self.sockets:
+            sock.close()
+
+
+def ordinary_requests(url, verify, count, threads=4):
+    """count GETs of url by `threads` keep-alive clients: (statuses, seconds each)."""
+    results = []
+
+    def client():
+        with requests.Session() as session:
+            for _ in range(count // threads):
+                started = time.monotonic()
+                status = session.get(url, verify=verify, timeout=30).status_code
+                results.append((status, time.monotonic() - started))
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=60)
+    return [s for s, _ in results], [seconds for _, seconds in results]
+
+
+def test_slow_clients_cost_nginx_a_connection_never_a_gunicorn_worker(front):
+    """50 clients dribbling headers (40 on HTTPS, 10 on HTTP) and 10 dribbling a POST body,
+    held longer than gunicorn's worker timeout, against 4 gunicorn workers in all."""
+    https_port = int(front.https_url.rpartition(":")[2])
+    http_port = int(front.http_url.rpartition(":")[2])
+    tls = ssl.create_default_context(cafile=str(front.certificate))
+    tls.set_alpn_protocols(["http/1.1"])
+    headers = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    body = (
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\nname="
+    )
+    slow = SlowClients()
+    try:
+        for _ in range(40):
+            slow.open(https_port, headers, tls)
+        for _ in range(10):
+            slow.open(http_port, headers)
+        for _ in range(10):
+            slow.open(https_port, body, tls)
+        held_since = time.monotonic()
+        slow.thread.start()
+        time.sleep(GUNICORN_TIMEOUT + 0.5)
+
+        statuses, seconds = ordinary_requests(front.https_url + "/", str(front.certificate), 100)
+        held = time.monotonic() - held_since
+        waiting = slow.still_waiting()
+    finally:
+        slow.close()
+
+    assert statuses == [200] * 100
+    assert waiting == 60 and held > GUNICORN_TIMEOUT
+    p99 = statistics.quantiles(seconds, n=100, method="inclusive")[98]
+    assert p99 < 1.0, f"p99 {p99:.3f} s, slowest {max(seconds):.3f} s"
+
+
+# --- Assets ----------------------------------------------------------------------------
+
+
+def test_assets_are_compressed_and_cached_for_a_year(front):
+    session = visitor(front)
+    assets = ASSET.findall(session.get(front.https_url + "/", timeout=10).text)
+    encodings = ["gzip"] + (["br"] if BROTLI_MODULE.exists() else [])
+    types = set()
+
+    for path, version in assets:
+        url = f"{front.https_url}{path}?v={version}"
+        plain = session.get(url, headers={"Accept-Encoding": "identity"}, timeout=10)
+        assert plain.status_code == 200, path
+        assert "Content-Encoding" not in plain.headers, path
+        assert plain.headers["Cache-Control"] == A_YEAR, path
+        assert hashlib.sha256(plain.content).hexdigest()[:12] == version, path
+        types.add(plain.headers["Content-Type"].partition(";")[0])
+        for encoding in encodings:
+            packed = session.get(url, headers={"Accept-Encoding": encoding}, stream=True)
+            raw = packed.raw.read(decode_content=False)
+            assert packed.headers.get("Content-Encoding") == encoding, (path, encoding)
+            assert packed.headers["Cache-Control"] == A_YEAR, path
+            assert len(raw) < len(plain.content), (path, encoding)
+            if encoding == "gzip":
+                assert gzip.decompress(raw) == plain.content, path
+        # Without its version, the same file is revalidated rather than kept.
+        bare = session.get(front.https_url + path, timeout=10)
+        assert "immutable" not in bare.headers.get("Cache-Control", ""), path
+
+    assert {"text/css", "image/svg+xml"} <= types
+    assert types & {"application/javascript", "text/javascript"}
+    assert len(assets) == 6  # favicon, 2 stylesheets, 3 scripts: every asset base.html links
+
+
+def test_a_content_change_changes_the_asset_url(tmp_path):
+    app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app.static_folder = str(tmp_path)
+    stylesheet = tmp_path / "hrllo.css"
+
+    def url():
+        with app.test_request_context():
+            return app.url_for("static", filename="hrllo.css")
+
+    stylesheet.write_text("body { color: black; }\n")
+    first = url()
+    assert first == url()  # the same content, the same URL
+    stylesheet.write_text("body { color: darkslategray; }\n")
+    assert url() != first
+    stylesheet.write_text("body { color: black; }\n")
+    assert url() == first
+
+
+# --- In a browser ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium(front):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("HRLLO_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"HRLLO_REQUIRE_BROWSER=1 but there is no Chromium at {CHROMIUM}")
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as playwright:
+        # Chromium trusts the stack's certificate: it caches nothing from a site whose
+        # certificate error it was told to ignore (ignore_https_errors).
+        browser = launch_chromium_trusting(playwright, front.certificate)
+        yield browser
+        browser.close()
+
+
+def test_a_repeat_view_fetches_only_the_page(front, chromium):
+    context = chromium.new_context()
+    try:
+        first_view = len(front.access_log())
+        context.new_page().goto(front.https_url + "/", wait_until="networkidle")
+        repeat_view = len(front.access_log())
+        context.new_page().goto(front.https_url + "/", wait_until="networkidle")
+        time.sleep(0.5)  # a late request would be logged by now
+        log = front.access_log()
+    finally:
+        context.close()
+
+    assert len(log[first_view:repeat_view]) == 1 + 6  # the page and its 6 assets
+    (only,) = log[repeat_view:]
+    assert '"GET / HTTP/' in only
+
+
+# --- Too large -------------------------------------------------------------------------
+
+
+def test_an_oversized_body_is_refused_by_nginx_before_the_app(front):
+    session = visitor(front)
+    token = csrf_token(session.get(front.https_url + "/", timeout=10).text)
+    before = len(front.access_log())
+
+    response = session.post(
+        front.https_url + "/", data={"name": "x" * 5000, "csrf_token": token}, timeout=10
+    )
+
+    assert response.status_code == 413
+    assert "Request Too Large" in response.text
+    assert "nothing was saved" in response.text
+    (line,) = front.logged(before, '"POST / ')
+    assert "upstream=-" in line  # no gunicorn host saw it
+    assert "x" * 5000 not in stored_usernames(front.database_url)
+
+
+# --- make stack --------------------------------------------------------------------------
+
+
+def test_sigterm_stops_the_whole_stack_and_frees_its_ports(tmp_path):
+    http_port, https_port = free_port(), free_port()
+    command = [BIN / "python", "-m", "scripts.stack", "--http-port", str(http_port)]
+    command += ["--https-port", str(https_port)]
+    env = project_env({"DATABASE_URL": f"sqlite:///{tmp_path}/data.sqlite"})
+    stderr = tmp_path / "stderr"
+    with (
+        stderr.open("w") as errors,
+        subprocess.Popen(
+            command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as process,
+    ):
+        try:
+            printed = ""
+            while "Ctrl-C" not in printed and process.poll() is None:
+                printed += process.stdout.readline()
+            assert f"https://127.0.0.1:{https_port}/" in printed, stderr.read_text()
+            masters = [int(pid) for pid in re.findall(r"(?:nginx|gunicorn) (\d+)", printed)]
+            every_pid = masters + [pid for master in masters for pid in worker_pids(master)]
+            app_ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)\n", printed)]
+            assert len(masters) == 3 and len(every_pid) >= 3 + 2 * 2 and len(app_ports) == 2
+
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 128 + signal.SIGTERM
+        finally:
+            stop_process(process)
+
+    assert [pid for pid in every_pid if Path(f"/proc/{pid}").exists()] == []
+    assert [p for p in [http_port, https_port, *app_ports] if port_is_open(p)] == []
+
+
+def test_lighthouse_finds_nothing_to_improve_in_accessibility_best_practices_and_seo(
+    front, chromium
+):
+    categories = ["accessibility", "best-practices", "seo"]
+    report = lighthouse(front.https_url + "/", front.certificate, categories)
+    scores = {name: report["categories"][name]["score"] for name in categories}
+    assert scores == dict.fromkeys(categories, 1), lighthouse_shortfalls(report)
