@@ -114,7 +114,7 @@ def test_every_response_carries_a_strict_content_security_policy(any_response):
         for directive in any_response.headers["Content-Security-Policy"].split(";")
     )
     assert policy["default-src"] == "'none'"
-    for directive in ("script-src", "style-src", "font-src", "form-action"):
+    for directive in ("script-src", "style-src", "font-src", "connect-src", "form-action"):
         assert policy[directive] == "'self'", directive
     assert policy["img-src"] == "'self' data:"  # Bootstrap's icons are data: SVGs
     assert policy["base-uri"] == "'none'"
