@@ -1,3 +1,4 @@
+import fcntl
 import logging
 from contextlib import contextmanager
 from logging.config import fileConfig
@@ -49,41 +50,39 @@ def get_metadata():
 
 
 # Every host runs `flask db upgrade` as it starts, possibly all at once: each run holds
-# this lock on its migration connection, so they take turns and the later ones find the
-# schema up to date. Any fixed number: only hrllo's migrations take this lock.
+# a lock for its whole length, so they take turns and the later ones find the schema up
+# to date. Any fixed number: only hrllo's migrations take this PostgreSQL lock.
 MIGRATION_LOCK_KEY = 0x6872_6C6C_6F  # "hrllo"
 
 
 @contextmanager
-def migration_lock(connection):
-    """Hold the database's migration lock on connection for the whole run."""
-    dialect = connection.dialect.name
-    if dialect == 'postgresql':
-        # A session-level advisory lock: outlives Alembic's own transaction, and the
-        # server releases it if this process dies.
-        connection.exec_driver_sql(f'SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})')
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.rollback()  # a failed migration leaves its transaction aborted
-            connection.exec_driver_sql(f'SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})')
+def locked_connection(engine):
+    """A connection for the migration run, holding the database's migration lock."""
+    database = engine.url.database
+    if engine.dialect.name == 'sqlite' and database not in (None, '', ':memory:'):
+        # A lock on a file beside the database, taken before connecting: two processes
+        # switching a new database to WAL at the same instant can fail, whatever the
+        # busy timeout. The system releases it when the file closes or the process dies.
+        with open(database + '.migration-lock', 'a') as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            with engine.connect() as connection:
+                yield connection
+    elif engine.dialect.name == 'postgresql':
+        with engine.connect() as connection:
+            # A session-level advisory lock: outlives Alembic's own transaction, and the
+            # server releases it if this process dies.
+            connection.exec_driver_sql(f'SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})')
             connection.commit()
-    elif dialect == 'sqlite':
-        # SQLite's own write lock, for the whole run: one transaction that Alembic, seeing
-        # it already open, leaves alone (it would otherwise commit after each revision).
-        # Wait for another host's migration as long as it takes, not the app's 5 seconds.
-        busy_timeout = connection.exec_driver_sql('PRAGMA busy_timeout').scalar()
-        connection.exec_driver_sql('PRAGMA busy_timeout = 600000')
-        connection.commit()  # end SQLAlchemy's autobegun transaction, so ours can begin
-        try:
-            with connection.begin():
-                connection.exec_driver_sql('BEGIN EXCLUSIVE')
-                yield
-        finally:
-            connection.exec_driver_sql(f'PRAGMA busy_timeout = {busy_timeout}')
+            try:
+                yield connection
+            finally:
+                connection.rollback()  # a failed migration leaves its transaction aborted
+                connection.exec_driver_sql(
+                    f'SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})')
+                connection.commit()
     else:
-        yield
+        with engine.connect() as connection:
+            yield connection
 
 
 def run_migrations_offline():
@@ -131,7 +130,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection, migration_lock(connection):
+    with locked_connection(connectable) as connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
