@@ -41,7 +41,8 @@ def join_deploy(barrier):
 
 
 def deploy(database_url, migrations):
-    """One host's `flask db upgrade`, begun at the same instant as every other host's."""
+    """One host's `flask db upgrade` (the command runs this same Flask-Migrate function),
+    begun at the same instant as every other host's."""
     app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         deploy_barrier.wait(timeout=60)
