@@ -12,6 +12,7 @@ import tempfile
 from datetime import UTC, datetime
 from functools import lru_cache
 
+import click
 from flask import (
     Blueprint,
     Flask,
@@ -31,7 +32,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import safe_join
@@ -65,6 +66,7 @@ def env_flag(value):
 class Config:
     """Settings that do not depend on where the app runs."""
 
+    # A connection the database closed (a restart) is replaced before use, not a 500.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # The form posts a name of at most 64 characters and a token: anything larger is hostile.
     MAX_CONTENT_LENGTH = 4 * 1024
@@ -76,14 +78,47 @@ class Config:
     BOOTSTRAP_SERVE_LOCAL = True
 
 
+def env_list(value):
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
 def settings_from_environment(environ=os.environ):
     """The settings a deployment gives through its environment (see the README)."""
     return {
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
         "SECRET_KEY": environ.get("SECRET_KEY"),  # None: generated once, see instance_secret_key
+        # Keys still accepted, never used to sign: a new SECRET_KEY keeps visitors' cookies.
+        "SECRET_KEY_FALLBACKS": env_list(environ.get("SECRET_KEY_FALLBACKS")),
         "SESSION_COOKIE_SECURE": env_flag(environ.get("SESSION_COOKIE_SECURE")),
         # Who may tell the app the client's address and scheme: gunicorn's own setting and default.
         "FORWARDED_ALLOW_IPS": environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+        # Connections per worker to a server database (a sync worker needs one at a time).
+        "DATABASE_POOL_SIZE": int(environ.get("DATABASE_POOL_SIZE", 1)),
+        "DATABASE_MAX_OVERFLOW": int(environ.get("DATABASE_MAX_OVERFLOW", 0)),
+    }
+
+
+class ConfigurationError(click.ClickException):
+    """A setting the app cannot start without: the `flask` command prints it as one line."""
+
+
+MISSING_SECRET_KEY = (
+    "SECRET_KEY is not set: with a server database every host must be given the same"
+    " SECRET_KEY (e.g. the output of: python -c 'import secrets; print(secrets.token_hex(32))')"
+)
+
+
+def configure_server_database(config):
+    """A server database (anything but SQLite) is shared by hosts: one key, a bounded pool."""
+    if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+        return
+    # Hosts that each generated their own key would refuse each other's forms, silently.
+    if not config["SECRET_KEY"]:
+        raise ConfigurationError(MISSING_SECRET_KEY)
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **config["SQLALCHEMY_ENGINE_OPTIONS"],
+        "pool_size": config["DATABASE_POOL_SIZE"],
+        "max_overflow": config["DATABASE_MAX_OVERFLOW"],
     }
 
 
@@ -403,10 +438,17 @@ def create_app(test_config=None):
     app.config.update(settings_from_environment())
     if test_config:
         app.config.update(test_config)
+    configure_server_database(app.config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
     app.wsgi_app = FromTrustedProxy(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"])
     app.session_interface = SessionInterface()
+    if app.config["SECRET_KEY_FALLBACKS"]:
+        # Flask checks the session cookie against the fallbacks, Flask-WTF 1.3 checks CSRF
+        # tokens against one key: itsdangerous takes a list, oldest first, signs with the last.
+        app.config.setdefault(
+            "WTF_CSRF_SECRET_KEY", [*app.config["SECRET_KEY_FALLBACKS"], app.config["SECRET_KEY"]]
+        )
 
     db.init_app(app)
     with app.app_context():

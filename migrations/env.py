@@ -1,4 +1,6 @@
+import fcntl
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from flask import current_app
@@ -47,6 +49,42 @@ def get_metadata():
     return target_db.metadata
 
 
+# Every host runs `flask db upgrade` as it starts, possibly all at once: each run holds
+# a lock for its whole length, so they take turns and the later ones find the schema up
+# to date. Any fixed number: only hrllo's migrations take this PostgreSQL lock.
+MIGRATION_LOCK_KEY = 0x6872_6C6C_6F  # "hrllo"
+
+
+@contextmanager
+def locked_connection(engine):
+    """A connection for the migration run, holding the database's migration lock."""
+    database = engine.url.database
+    if engine.dialect.name == 'sqlite' and database not in (None, '', ':memory:'):
+        # A lock on a file beside the database, taken before connecting: two processes
+        # switching a new database to WAL at the same instant can fail, whatever the
+        # busy timeout. The system releases it when the file closes or the process dies.
+        with open(database + '.migration-lock', 'a') as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            with engine.connect() as connection:
+                yield connection
+    elif engine.dialect.name == 'postgresql':
+        with engine.connect() as connection:
+            # A session-level advisory lock: outlives Alembic's own transaction, and the
+            # server releases it if this process dies.
+            connection.exec_driver_sql(f'SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})')
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.rollback()  # a failed migration leaves its transaction aborted
+                connection.exec_driver_sql(
+                    f'SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})')
+                connection.commit()
+    else:
+        with engine.connect() as connection:
+            yield connection
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -92,7 +130,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with locked_connection(connectable) as connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

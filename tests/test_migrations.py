@@ -31,7 +31,8 @@ def test_upgrade_builds_both_tables_and_the_unique_username_index(app):
 
 
 def test_migrations_are_in_step_with_the_models(app, database_url):
-    result = run_project_command(["flask", "db", "check"], env={"DATABASE_URL": database_url})
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": "test"}  # a server database needs one
+    result = run_project_command(["flask", "db", "check"], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No new upgrade operations detected" in result.stdout
 
