@@ -1,10 +1,14 @@
-"""Load and fault test: hrllo under gunicorn on a fresh database, many clients at once.
+"""Load and fault test: visitors sending new names, many at once, and nothing lost.
 
     .venv/bin/python -m scripts.load --clients 50 --seconds 10 [--kill-worker] [--database-url URL]
+    .venv/bin/python -m scripts.load --url URL --certificate CERT --database-url DATABASE_URL
 
-Starts gunicorn on 127.0.0.1 (a free port), runs the clients for a bounded time and
-count, optionally kills one worker with SIGKILL half-way, then reports requests,
-statuses, and rows expected vs found. Every process it starts is stopped by PID.
+By default it starts gunicorn (2 workers) on 127.0.0.1 (a free port) on a fresh database,
+optionally kills one worker with SIGKILL half-way, and stops it by PID at the end. With
+--url it sends the visitors to a server that is already running (for example `make stack`,
+whose database URL and certificate it prints). Either way it reports requests, statuses,
+and the names the server acknowledged (302) against the rows found, and exits 1 if a 5xx
+was answered or an acknowledged name is missing or stored twice.
 """
 
 import argparse
@@ -14,49 +18,9 @@ import signal
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
 
-import requests
-
-from tests.support import serve, stored_usernames, submit
-
-
-def run_clients(url, clients, seconds, max_requests, name_for, on_half_time=None):
-    """Run clients until the time or the request budget runs out; count outcomes."""
-    statuses = Counter()
-    saved = []  # names whose POST got its 302: the server said they were stored
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-    budget = iter(range(max_requests))
-
-    def client(number):
-        session = requests.Session()
-        while time.monotonic() < stop_at:
-            with lock:
-                n = next(budget, None)
-            if n is None:
-                return
-            name = name_for(number, n)
-            try:
-                outcome = submit(session, url, name)
-            except requests.RequestException as e:
-                outcome = type(e).__name__  # e.g. the connection of a killed worker
-            with lock:
-                statuses[outcome] += 1
-                if outcome == 302:
-                    saved.append(name)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    if on_half_time:
-        time.sleep(seconds / 2)
-        on_half_time()
-    for t in threads:
-        t.join(timeout=seconds + 30)
-    return statuses, saved
+from tests.support import load_report, run_clients, serve
 
 
 def integrity_check(database_url):
@@ -77,27 +41,14 @@ def wait_for_replacement(server, killed, workers, timeout=15):
     return False
 
 
-def report(statuses, saved, database_url):
-    """What the clients were told, against what the database holds."""
-    stored = Counter(stored_usernames(database_url))
-    return {
-        "requests": sum(statuses.values()),
-        "statuses": {str(k): v for k, v in statuses.items()},
-        "server_errors": sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500),
-        "rows_expected": len(saved),
-        "rows_missing": sorted(set(saved) - set(stored)),
-        "rows_duplicated": sorted(n for n, c in stored.items() if c > 1),
-        "rows_found": sum(stored.values()),
-        "integrity_check": integrity_check(database_url),
-    }
-
-
-def load_test(database_url, clients=50, seconds=10, max_requests=5000, kill_worker=False):
+def load_own_server(database_url, clients, seconds, max_requests, kill_worker=False):
+    """gunicorn with 2 workers on database_url, under load; optionally a worker killed."""
     workers = 2
     killed = []
     with serve(database_url, workers=workers) as server:
 
-        def kill_one_worker():
+        def kill_one_worker_half_way():
+            time.sleep(seconds / 2)
             pid = server.worker_pids()[0]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -107,12 +58,11 @@ def load_test(database_url, clients=50, seconds=10, max_requests=5000, kill_work
             clients,
             seconds,
             max_requests,
-            name_for=lambda client, n: f"user-{client}-{n}",
-            on_half_time=kill_one_worker if kill_worker else None,
+            during=kill_one_worker_half_way if kill_worker else None,
         )
         replaced = wait_for_replacement(server, killed[0], workers) if killed else None
     return {
-        **report(statuses, saved, database_url),
+        **load_report(statuses, saved, database_url),
         "killed_worker": killed[0] if killed else None,
         "worker_replaced": replaced,
     }
@@ -123,12 +73,29 @@ def main():
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--max-requests", type=int, default=20000)
-    parser.add_argument("--kill-worker", action="store_true")
+    parser.add_argument("--kill-worker", action="store_true", help="without --url only")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp dir")
+    parser.add_argument("--url", help="a running server to send the visitors to")
+    parser.add_argument("--certificate", help="with an https --url: the certificate to trust")
     args = parser.parse_args()
+    if args.url and not args.database_url:
+        parser.error("--url needs the server's --database-url, to check what was stored")
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or "sqlite:///" + os.path.join(tmp, "load.sqlite")
-        result = load_test(url, args.clients, args.seconds, args.max_requests, args.kill_worker)
+        database_url = args.database_url or "sqlite:///" + os.path.join(tmp, "load.sqlite")
+        if args.url:
+            statuses, saved = run_clients(
+                args.url.rstrip("/"),
+                args.clients,
+                args.seconds,
+                args.max_requests,
+                certificate=args.certificate,
+            )
+            result = load_report(statuses, saved, database_url)
+        else:
+            result = load_own_server(
+                database_url, args.clients, args.seconds, args.max_requests, args.kill_worker
+            )
+        result["integrity_check"] = integrity_check(database_url)
     print(json.dumps(result, indent=2))
     ok = not (result["server_errors"] or result["rows_missing"] or result["rows_duplicated"])
     sys.exit(0 if ok and result["integrity_check"] in ("ok", "n/a") else 1)

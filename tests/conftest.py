@@ -2,14 +2,23 @@ import os
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
 
 from hrllo import create_app, db
-from tests.support import PROJECT, Greeter
+from tests.support import PROJECT, Greeter, empty_postgres_database
 
 # Where PostgreSQL is tested: a server URL, and whether its absence is a failure (CI).
 POSTGRES_URL = os.environ.get("HRLLO_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("HRLLO_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture
+def postgres_url():
+    """An empty database on the PostgreSQL test server (scripts/with-postgres gives one)."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("HRLLO_REQUIRE_POSTGRES=1 but HRLLO_TEST_POSTGRES_URL is not set")
+        pytest.skip("no PostgreSQL server: set HRLLO_TEST_POSTGRES_URL to test against one")
+    return empty_postgres_database(POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -17,16 +26,7 @@ def database_url(request, tmp_path):
     """An empty database: a SQLite file, and a real PostgreSQL server when one is given."""
     if request.param == "sqlite":
         return "sqlite:///" + str(tmp_path / "test.sqlite")
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("HRLLO_REQUIRE_POSTGRES=1 but HRLLO_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL server: set HRLLO_TEST_POSTGRES_URL to test against one")
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return POSTGRES_URL
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

@@ -18,10 +18,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import create_engine, text
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -107,6 +110,16 @@ def stored_usernames(database_url):
             return [row[0] for row in conn.execute(text("SELECT username FROM users"))]
     finally:
         engine.dispose()
+
+
+def empty_postgres_database(url):
+    """Drop everything in the PostgreSQL database at url, for a test that starts afresh."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
 
 
 def project_env(env=None):
@@ -251,12 +264,31 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+def require(present, missing, install, variable):
+    """Skip the calling test module when a component is missing, with the reason and how to
+    install it; fail instead when the variable is 1 (CI sets HRLLO_REQUIRE_*=1)."""
+    if present:
+        return
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {missing}", pytrace=False)
+    pytest.skip(f"{missing}: {install}", allow_module_level=True)
+
+
 # --- The production stack: nginx in front of two gunicorn hosts (`make stack`) ---------
 
 NGINX = os.environ.get("HRLLO_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
 NGINX_CONFIG = PROJECT / "deploy" / "nginx.conf"
 BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+
+
+def require_nginx():
+    require(
+        bool(shutil.which(NGINX)),
+        f"no nginx at {NGINX}",
+        "apt-get install nginx to test the production stack",
+        "HRLLO_REQUIRE_NGINX",
+    )
 
 
 def nginx_config(
@@ -372,6 +404,20 @@ class AppHost:
         self.server.process.send_signal(sig)
         self.server.process.wait(timeout=30)
         self.server = None
+
+    def reload(self, timeout=30):
+        """gunicorn's graceful reload (SIGHUP): new workers start on the same listening
+        socket, the old ones finish the requests they began; returns once all are new."""
+        old = set(self.worker_pids())
+        self.server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = set(self.worker_pids())
+            if len(pids) == self.workers and not pids & old:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not replace its workers: " + self.log_text())
+            time.sleep(0.1)
 
     def restart(self, timeout=30):
         self.stop()
@@ -651,3 +697,75 @@ def postgres_server():
         finally:
             if (server.data / "postmaster.pid").exists():  # unless the test left it stopped
                 server.pg_ctl("-m", "immediate", "stop")
+
+
+# --- Visitors under load: what the load tool and the restart tests share -----------------
+
+
+def visitor(base_url, certificate=None):
+    """A browser-like HTTP client for base_url, trusting certificate if one is given."""
+    session = requests.Session()
+    if certificate:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+        session.verify = str(certificate)
+    # On HTTPS, Flask-WTF also checks that a form comes from this site (WTF_CSRF_SSL_STRICT);
+    # browsers say so in Referer (the app's Referrer-Policy is same-origin).
+    session.headers["Referer"] = base_url + "/"
+    return session
+
+
+def run_clients(url, clients, seconds, max_requests, during=None, certificate=None):
+    """Visitors sending new names until the time or the request budget runs out.
+
+    during(), if given, runs while they do. Returns the outcome of every visit (a status
+    code, or the name of the connection error) and the names the server acknowledged (302).
+    """
+    statuses = Counter()
+    saved = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    budget = iter(range(max_requests))
+    run = secrets.token_hex(3)  # names never seen before, even on a database in use
+
+    def client(number):
+        session = visitor(url, certificate)
+        while time.monotonic() < stop_at:
+            with lock:
+                n = next(budget, None)
+            if n is None:
+                return
+            name = f"visitor-{run}-{number}-{n}"
+            try:
+                outcome = submit(session, url, name)
+            except requests.RequestException as e:
+                outcome = type(e).__name__  # e.g. the connection of a killed worker
+            with lock:
+                statuses[outcome] += 1
+                if outcome == 302:
+                    saved.append(name)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        if during:
+            during()
+    finally:
+        for t in threads:
+            t.join(timeout=seconds + 30)
+    return statuses, saved
+
+
+def load_report(statuses, saved, database_url):
+    """What the visitors were told, against what the database holds."""
+    stored = Counter(stored_usernames(database_url))
+    return {
+        "requests": sum(statuses.values()),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "server_errors": sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500),
+        "not_acknowledged": sum(v for k, v in statuses.items() if k != 302),
+        "rows_expected": len(saved),
+        "rows_missing": sorted(set(saved) - set(stored)),
+        "rows_duplicated": sorted(n for n, c in stored.items() if c > 1),
+        "rows_found": sum(stored.values()),
+    }

@@ -9,15 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import CHROMIUM, PROJECT, launch_chromium, serve
+from tests.support import CHROMIUM, PROJECT, launch_chromium, require, serve
 
-if not os.path.exists(CHROMIUM):
-    if os.environ.get("HRLLO_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"HRLLO_REQUIRE_BROWSER=1 but there is no Chromium at {CHROMIUM}")
-    pytest.skip(
-        f"no Chromium at {CHROMIUM}: apt-get install chromium to run the browser tests",
-        allow_module_level=True,
-    )
+require(
+    os.path.exists(CHROMIUM),
+    f"no Chromium at {CHROMIUM}",
+    "apt-get install chromium to run the browser tests",
+    "HRLLO_REQUIRE_BROWSER",
+)
 
 AXE = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
 BOOTSTRAP_PRIMARY = "rgb(13, 110, 253)"  # .btn-primary's background: only Bootstrap gives it

@@ -1,7 +1,6 @@
 """Many hosts, one database: deploys at once, one shared key, the database restarting."""
 
 import multiprocessing
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from tests.support import (
     csrf_token,
     postgres_bin,
     postgres_server,
+    require,
     run_project_command,
     serve,
     stored_usernames,
@@ -230,10 +230,12 @@ def test_the_pool_is_sized_from_the_environment(monkeypatch):
 @pytest.fixture
 def postgres():
     """A PostgreSQL server of the test's own, to stop and restart."""
-    if postgres_bin() is None:
-        if os.environ.get("HRLLO_REQUIRE_POSTGRES") == "1":
-            pytest.fail("HRLLO_REQUIRE_POSTGRES=1 but no PostgreSQL server binaries")
-        pytest.skip("no PostgreSQL server binaries (Debian: apt-get install postgresql)")
+    require(
+        postgres_bin() is not None,
+        "no PostgreSQL server binaries",
+        "apt-get install postgresql",
+        "HRLLO_REQUIRE_POSTGRES",
+    )
     with postgres_server() as server:
         yield server
 

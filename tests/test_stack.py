@@ -10,7 +10,6 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -23,14 +22,13 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
-from sqlalchemy import create_engine, text
 
 from hrllo import create_app
+from tests import support
 from tests.support import (
     BIN,
     BROTLI_MODULE,
     CHROMIUM,
-    NGINX,
     PROJECT,
     csrf_token,
     free_port,
@@ -39,6 +37,8 @@ from tests.support import (
     lighthouse_shortfalls,
     port_is_open,
     project_env,
+    require,
+    require_nginx,
     stack,
     stop_process,
     stored_usernames,
@@ -46,13 +46,7 @@ from tests.support import (
     worker_pids,
 )
 
-if not shutil.which(NGINX):
-    if os.environ.get("HRLLO_REQUIRE_NGINX") == "1":
-        pytest.fail(f"HRLLO_REQUIRE_NGINX=1 but there is no nginx at {NGINX}")
-    pytest.skip(
-        f"no nginx at {NGINX}: apt-get install nginx to test the production stack",
-        allow_module_level=True,
-    )
+require_nginx()
 
 POSTGRES_URL = os.environ.get("HRLLO_TEST_POSTGRES_URL")
 # gunicorn's worker timeout is 30 s; 5 s here, so that holding slow clients for longer
@@ -66,12 +60,7 @@ ASSET = re.compile(r'(?:href|src)="(/[^"?]+)\?v=([0-9a-f]{12})"')
 def front(tmp_path_factory):
     """The stack on PostgreSQL when a server is given (as in production), else SQLite."""
     if POSTGRES_URL:
-        engine = create_engine(POSTGRES_URL)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        database_url = POSTGRES_URL
+        database_url = support.empty_postgres_database(POSTGRES_URL)
     else:
         database_url = "sqlite:///" + str(tmp_path_factory.mktemp("stack") / "data.sqlite")
     with stack(database_url, gunicorn_args=["--timeout", str(GUNICORN_TIMEOUT)]) as running:
@@ -80,13 +69,7 @@ def front(tmp_path_factory):
 
 def visitor(front):
     """A browser-like HTTP client that trusts the stack's certificate."""
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-    session.verify = str(front.certificate)
-    # On HTTPS, Flask-WTF also checks that a form comes from this site (WTF_CSRF_SSL_STRICT);
-    # browsers say so in Referer (the app's Referrer-Policy is same-origin).
-    session.headers["Referer"] = front.https_url + "/"
-    return session
+    return support.visitor(front.https_url, front.certificate)
 
 
 def cookie_attributes(set_cookie):
@@ -317,10 +300,12 @@ def test_a_content_change_changes_the_asset_url(tmp_path):
 
 @pytest.fixture(scope="module")
 def chromium(front):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("HRLLO_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"HRLLO_REQUIRE_BROWSER=1 but there is no Chromium at {CHROMIUM}")
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    require(
+        os.path.exists(CHROMIUM),
+        f"no Chromium at {CHROMIUM}",
+        "apt-get install chromium",
+        "HRLLO_REQUIRE_BROWSER",
+    )
     with sync_playwright() as playwright:
         # Chromium trusts the stack's certificate: it caches nothing from a site whose
         # certificate error it was told to ignore (ignore_https_errors).
