@@ -308,7 +308,9 @@ def nginx_config(
         "HTTP_LISTEN": f"127.0.0.1:{http_port}",
         "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
         "HTTPS_PORT": str(https_port),
-        "APP_SERVERS": "\n        ".join(f"server {address};" for address in app_servers),
+        "APP_SERVERS": "\n        ".join(
+            f"server {address} max_fails=1 fail_timeout=3s;" for address in app_servers
+        ),
         "CERTIFICATE": str(certificate),
         "CERTIFICATE_KEY": str(certificate_key),
         "ERROR_PAGES": f"{error_pages}/",
