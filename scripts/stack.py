@@ -2,7 +2,8 @@
 
     .venv/bin/python -m scripts.stack [--http-port 8080] [--https-port 8443]
 
-nginx (deploy/nginx.conf, a self-signed certificate for 127.0.0.1) on HTTP and HTTPS,
+nginx (deploy/nginx.conf) on HTTP and HTTPS, with the certificate and key in STACK_TLS_CERT
+and STACK_TLS_KEY (paths), or else a self-signed certificate for 127.0.0.1 made at start,
 in front of two gunicorn hosts sharing one SECRET_KEY, on the database in DATABASE_URL
 (or HRLLO_TEST_POSTGRES_URL, which `make stack` gets from scripts/with-postgres), after
 `flask db upgrade`. Ctrl-C or SIGTERM stops all of it. The work is done by
@@ -48,6 +49,9 @@ def main(argv=None):
         parser.error(
             "no database: set DATABASE_URL, or run `make stack` (a throwaway PostgreSQL server)"
         )
+    given = [os.environ.get("STACK_TLS_CERT"), os.environ.get("STACK_TLS_KEY")]
+    if any(given) and not all(given):
+        parser.error("STACK_TLS_CERT and STACK_TLS_KEY go together: a certificate and its key")
     signal.signal(signal.SIGTERM, stop)
     parent = os.getppid()
     with stack(
@@ -56,12 +60,18 @@ def main(argv=None):
         https_port=args.https_port,
         workers=args.workers,
         secret_key=os.environ.get("SECRET_KEY"),
+        certificate=given if all(given) else None,
     ) as running:
         print(f"hrllo: {running.https_url}/  (and {running.http_url}/, redirected to it)")
         print(f"  nginx {running.nginx.pid}, prefix {running.folder}")
         for host in running.hosts:
             print(f"  gunicorn {host.process.pid} on {host.url}")
-        print("  the certificate is self-signed: your browser will ask. Ctrl-C stops all.")
+        print(f"  database {database_url}")
+        if all(given):
+            print(f"  certificate {running.certificate}. Ctrl-C stops all.")
+        else:
+            print(f"  certificate {running.certificate} (self-signed: your browser will ask).")
+            print("  Ctrl-C stops all.")
         sys.stdout.flush()
         while True:
             time.sleep(0.5)

@@ -39,6 +39,7 @@ from tests.support import (
     project_env,
     require,
     require_nginx,
+    self_signed_certificate,
     stack,
     stop_process,
     stored_usernames,
@@ -354,11 +355,18 @@ def test_an_oversized_body_is_refused_by_nginx_before_the_app(front):
 # --- make stack --------------------------------------------------------------------------
 
 
-def test_sigterm_stops_the_whole_stack_and_frees_its_ports(tmp_path):
+def test_make_stack_serves_your_certificate_and_sigterm_stops_all_of_it(tmp_path):
     http_port, https_port = free_port(), free_port()
     command = [BIN / "python", "-m", "scripts.stack", "--http-port", str(http_port)]
     command += ["--https-port", str(https_port)]
-    env = project_env({"DATABASE_URL": f"sqlite:///{tmp_path}/data.sqlite"})
+    certificate, key = self_signed_certificate(tmp_path)  # as if from your own CA
+    env = project_env(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/data.sqlite",
+            "STACK_TLS_CERT": str(certificate),
+            "STACK_TLS_KEY": str(key),
+        }
+    )
     stderr = tmp_path / "stderr"
     with (
         stderr.open("w") as errors,
@@ -375,6 +383,10 @@ def test_sigterm_stops_the_whole_stack_and_frees_its_ports(tmp_path):
             every_pid = masters + [pid for master in masters for pid in worker_pids(master)]
             app_ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)\n", printed)]
             assert len(masters) == 3 and len(every_pid) >= 3 + 2 * 2 and len(app_ports) == 2
+            served = ssl.get_server_certificate(("127.0.0.1", https_port), timeout=10)
+            assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(
+                certificate.read_text()
+            )
 
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 128 + signal.SIGTERM
