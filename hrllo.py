@@ -82,6 +82,17 @@ def env_list(value):
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+class ConfigurationError(click.ClickException):
+    """A setting the app cannot start without: the `flask` command prints it as one line."""
+
+
+def env_count(environ, name, default):
+    value = environ.get(name) or str(default)
+    if not value.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
+
+
 def settings_from_environment(environ=os.environ):
     """The settings a deployment gives through its environment (see the README)."""
     return {
@@ -93,13 +104,9 @@ def settings_from_environment(environ=os.environ):
         # Who may tell the app the client's address and scheme: gunicorn's own setting and default.
         "FORWARDED_ALLOW_IPS": environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         # Connections per worker to a server database (a sync worker needs one at a time).
-        "DATABASE_POOL_SIZE": int(environ.get("DATABASE_POOL_SIZE", 1)),
-        "DATABASE_MAX_OVERFLOW": int(environ.get("DATABASE_MAX_OVERFLOW", 0)),
+        "DATABASE_POOL_SIZE": env_count(environ, "DATABASE_POOL_SIZE", 1),
+        "DATABASE_MAX_OVERFLOW": env_count(environ, "DATABASE_MAX_OVERFLOW", 0),
     }
-
-
-class ConfigurationError(click.ClickException):
-    """A setting the app cannot start without: the `flask` command prints it as one line."""
 
 
 MISSING_SECRET_KEY = (

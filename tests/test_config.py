@@ -114,3 +114,9 @@ def test_a_user_with_a_role_that_does_not_exist_is_refused(app):
             db.session.commit()
         db.session.rollback()
         assert db.session.scalars(db.select(hrllo.User)).all() == []
+
+
+def test_a_pool_size_that_is_not_a_number_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "lots")
+    with pytest.raises(hrllo.ConfigurationError, match="DATABASE_POOL_SIZE must be a whole number"):
+        create_app()
