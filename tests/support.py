@@ -228,8 +228,8 @@ def wait_until_serving(server, health_path, workers, timeout):
         try:
             if requests.get(server.url + health_path, timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or its workers are still starting on a busy machine
         if server.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("gunicorn did not start: " + server.log_text())
         time.sleep(0.1)
