@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_moment import Moment
@@ -124,6 +125,22 @@ migrate = Migrate(render_as_batch=True)  # SQLite can only ALTER TABLE by copyin
 bootstrap = Bootstrap5()
 moment = Moment()
 csrf = CSRFProtect()
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, their signer kept while the keys stay the same.
+
+    Flask builds a new signer twice a request (to read and to write the cookie), which
+    costs about as much as signing it.
+    """
+
+    _keys = _signer = None
+
+    def get_signing_serializer(self, app):
+        keys = [app.secret_key, app.config["SECRET_KEY_FALLBACKS"]]
+        if keys != self._keys:
+            self._keys, self._signer = keys, super().get_signing_serializer(app)
+        return self._signer
 
 
 # --- Models -----------------------------------------------------------------
@@ -301,6 +318,7 @@ def create_app(test_config=None):
     bootstrap.init_app(app)
     moment.init_app(app)
     csrf.init_app(app)
+    app.session_interface = CookieSessions()
     app.register_blueprint(main)
 
     app.register_blueprint(vendor)
