@@ -1,6 +1,6 @@
 """Benchmark hrllo against the cheapest Flask pages, in one run, on 127.0.0.1.
 
-    .venv/bin/python -m bench.run [--rounds 3] [--seconds 3] [--large 1000000]
+    .venv/bin/python -m bench.run [--rounds 5] [--seconds 3] [--large 1000000]
 
 Serves hrllo (1,000 and 1,000,000 users), a bare Flask page (floor) and the same plus
 one indexed SQLite SELECT (floor+db), all under gunicorn with hrllo's gunicorn.conf.py and
@@ -48,7 +48,7 @@ class Targets:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3, help="per wrk run")
     parser.add_argument("--large", type=int, default=1_000_000, help="users in the large table")
     parser.add_argument("--inprocess-rounds", type=int, default=7)
