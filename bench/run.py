@@ -182,9 +182,12 @@ def summarize(results):
     return summary
 
 
-def ratios(summary):
+def ratios(results):
+    """Each ratio's median over rounds: a pair measured side by side shares the machine's load."""
+
     def ratio(a, b):
-        return round(summary[a]["rps_median"] / summary[b]["rps_median"], 3)
+        per_round = [x["rps"] / y["rps"] for x, y in zip(results[a], results[b], strict=True)]
+        return round(statistics.median(per_round), 3)
 
     return {
         "GET / hrllo ÷ floor": ratio(("GET /", "hrllo"), ("GET /", "floor")),
@@ -210,7 +213,7 @@ def print_wrk_table(summary, args):
 
 def print_report(report, args):
     print_wrk_table(report["results"], args)
-    print("\nratios (medians):")
+    print("\nratios (median of the rounds' ratios):")
     for name, value in report["ratios"].items():
         print(f"  {name:<30} {value:.2f}")
     print(f"\nquery plan at {args.large:,} users: {report['query_plan']}")
@@ -254,7 +257,7 @@ def main():
         "connections": CONNECTIONS,
         "query_plan": targets.query_plan,
         "results": summary,
-        "ratios": ratios(summary),
+        "ratios": ratios(results),
         "inserts": inserts,
         "worker_rss_mib": memory,
         "inprocess": inprocess.summarize(costs),
