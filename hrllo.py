@@ -137,7 +137,7 @@ class CookieSessions(SecureCookieSessionInterface):
     _keys = _signer = None
 
     def get_signing_serializer(self, app):
-        keys = [app.secret_key, app.config["SECRET_KEY_FALLBACKS"]]
+        keys = [app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ())]
         if keys != self._keys:
             self._keys, self._signer = keys, super().get_signing_serializer(app)
         return self._signer
