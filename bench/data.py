@@ -1,0 +1,42 @@
+"""The benchmark's databases: hrllo's schema holding user0 .. userN-1, and the floor's copy."""
+
+import sqlite3
+from contextlib import closing
+
+from tests.support import run_project_command
+
+QUERY = "SELECT users.id FROM users WHERE users.username = ?"  # what hrllo's view runs
+
+
+def migrate(database):
+    """Create hrllo's tables in the SQLite file database, as a deployment does."""
+    result = run_project_command(["flask", "db", "upgrade"], env={"DATABASE_URL": url(database)})
+    if result.returncode != 0:
+        raise RuntimeError("flask db upgrade failed:\n" + result.stderr)
+
+
+def url(database):
+    return f"sqlite:///{database}"
+
+
+def bulk_load(database, count):
+    """Add user0 .. user{count-1} in one transaction; return how SQLite finds a name."""
+    with connect(database) as conn:
+        with conn:  # one transaction
+            names = ((f"user{i}",) for i in range(count))
+            conn.executemany("INSERT INTO users (username) VALUES (?)", names)
+        # Into the database file, as a long-running server's rows are: lookups would
+        # otherwise read a million users' pages through the write-ahead log.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return conn.execute("EXPLAIN QUERY PLAN " + QUERY, ("user1",)).fetchone()[-1]
+
+
+def copy(source, target):
+    """A consistent copy of the SQLite file source (e.g. the same users for floor+db)."""
+    with connect(source) as original, connect(target) as duplicate:
+        original.backup(duplicate)
+
+
+def connect(database):
+    """A connection to the SQLite file database, closed at the end of a with block."""
+    return closing(sqlite3.connect(database))
