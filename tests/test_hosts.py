@@ -2,6 +2,7 @@
 
 import multiprocessing
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -12,14 +13,15 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 
 from hrllo import MISSING_SECRET_KEY, create_app, db
-from scripts.load import report, run_clients
 from tests.support import (
     BIN,
     PROJECT,
     csrf_token,
+    load_report,
     postgres_bin,
     postgres_server,
     require,
+    run_clients,
     run_project_command,
     serve,
     stored_usernames,
@@ -294,15 +296,14 @@ def test_pages_work_again_after_the_database_restarts_without_restarting_the_app
 
         # Under load: a restart half-way fails only the requests it catches (500, nothing
         # saved); every name acknowledged is stored once, and the pool never grows.
+        def restart_half_way():
+            time.sleep(2)
+            postgres.restart()
+
         statuses, saved = run_clients(
-            server.url,
-            clients=4,
-            seconds=4,
-            max_requests=400,
-            name_for=lambda client, n: f"load-{client}-{n}",
-            on_half_time=postgres.restart,
+            server.url, clients=4, seconds=4, max_requests=400, during=restart_half_way
         )
-        outcome = report(statuses, saved, postgres.url)
+        outcome = load_report(statuses, saved, postgres.url)
         assert set(statuses) <= {302, 500}, outcome
         assert outcome["rows_missing"] == [] and outcome["rows_duplicated"] == [], outcome
         assert many_at_once(server.url, "/healthz") == [200] * 12
