@@ -123,11 +123,11 @@ def empty_postgres_database(url):
 
 
 def project_env(env=None):
-    """The environment a user has in the project folder with the virtualenv active.
+    """The environment a user has with the virtualenv active.
 
     env adds variables; a variable given as None is unset.
     """
-    full_env = {**os.environ, "FLASK_APP": "hrllo.py", **(env or {})}
+    full_env = {**os.environ, **(env or {})}  # `flask` finds the app through .flaskenv
     full_env = {key: value for key, value in full_env.items() if value is not None}
     full_env["PATH"] = str(BIN) + os.pathsep + full_env.get("PATH", "")
     return full_env

@@ -1,5 +1,6 @@
 """The greeting: a stranger gives a name, is met, and is known when they come back."""
 
+from hrllo import User, db
 from tests.support import Greeter, form_field, stored_usernames
 
 
@@ -51,3 +52,16 @@ def test_page_gives_moment_js_the_server_time_in_utc(greeter):
     # moment.js turns this UTC instant into the browser's local time ('LLL') and 'fromNow'.
     assert 'data-format="LLL"' in page and 'data-function="fromNow"' in page
     assert 'data-timestamp="20' in page and 'Z"' in page
+
+
+def test_a_change_left_for_teardown_is_never_saved(app, client, database_url):
+    # Why the view commits: SQLALCHEMY_COMMIT_ON_TEARDOWN is gone from Flask-SQLAlchemy 3.
+    app.config["SQLALCHEMY_COMMIT_ON_TEARDOWN"] = True
+
+    @app.route("/add-without-commit")
+    def add_without_commit():
+        db.session.add(User(username="Ann"))
+        return "added"
+
+    assert client.get("/add-without-commit").status_code == 200
+    assert stored_usernames(database_url) == []
