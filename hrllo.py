@@ -10,7 +10,6 @@ import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import click
 from flask import (
@@ -384,7 +383,7 @@ vendor = Blueprint(
 @vendor.route("/vendor/flask-moment.js")
 def flask_moment_js():
     headers = {"Content-Type": "text/javascript; charset=utf-8"}
-    if request.args.get("v") == flask_moment_js_version():
+    if request.args.get("v") == asset_version("vendor.flask_moment_js"):
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return moment.flask_moment_js(), headers
 
@@ -394,34 +393,33 @@ def content_hash(data):
     return hashlib.sha256(data).hexdigest()[:12]
 
 
-@lru_cache(maxsize=256)
-def file_version(path, mtime_ns, size):  # read again only when the file changes
-    with open(path, "rb") as f:
-        return content_hash(f.read())
-
-
-def asset_version(folder, filename):
-    path = safe_join(folder, filename)
-    try:
-        stat = os.stat(path)
-    except (OSError, TypeError):
-        return None  # a missing or outside file keeps a plain URL (and gets its 404)
-    return file_version(path, stat.st_mtime_ns, stat.st_size)
-
-
-def flask_moment_js_version():
-    return content_hash(moment.flask_moment_js().encode())
+def asset_version(endpoint, filename=None):
+    """The content hash of an asset, read once per app: new assets come with a restart,
+    as new code does (a SIGHUP reload is enough). None for a missing file."""
+    versions = current_app.extensions.setdefault("asset_versions", {})
+    key = (endpoint, filename)
+    if key not in versions:
+        if endpoint == "vendor.flask_moment_js":
+            versions[key] = content_hash(moment.flask_moment_js().encode())
+        else:
+            blueprint = endpoint.rpartition(".")[0]
+            scaffold = current_app.blueprints[blueprint] if blueprint else current_app
+            path = safe_join(scaffold.static_folder, filename)
+            try:
+                with open(path, "rb") as f:
+                    versions[key] = content_hash(f.read())
+            except (OSError, TypeError):
+                versions[key] = None  # a missing or outside file: a plain URL, and its 404
+    return versions[key]
 
 
 @main.app_url_defaults
 def versioned_assets(endpoint, values):
     """Every asset URL carries ?v=<hash of its content>, so assets can be cached for a year."""
     if endpoint == "static" or endpoint.endswith(".static"):
-        blueprint = endpoint.rpartition(".")[0]
-        scaffold = current_app.blueprints[blueprint] if blueprint else current_app
-        version = asset_version(scaffold.static_folder, values.get("filename", ""))
+        version = asset_version(endpoint, values.get("filename"))
     elif endpoint == "vendor.flask_moment_js":
-        version = flask_moment_js_version()
+        version = asset_version(endpoint)
     else:
         return
     if version:

@@ -279,21 +279,21 @@ def test_assets_are_compressed_and_cached_for_a_year(front):
 
 
 def test_a_content_change_changes_the_asset_url(tmp_path):
-    app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    app.static_folder = str(tmp_path)
     stylesheet = tmp_path / "hrllo.css"
 
-    def url():
+    def url_after_a_restart():
+        app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+        app.static_folder = str(tmp_path)
         with app.test_request_context():
             return app.url_for("static", filename="hrllo.css")
 
     stylesheet.write_text("body { color: black; }\n")
-    first = url()
-    assert first == url()  # the same content, the same URL
+    first = url_after_a_restart()
+    assert first == url_after_a_restart()  # the same content, the same URL
     stylesheet.write_text("body { color: darkslategray; }\n")
-    assert url() != first
+    assert url_after_a_restart() != first
     stylesheet.write_text("body { color: black; }\n")
-    assert url() == first
+    assert url_after_a_restart() == first
 
 
 # --- In a browser ----------------------------------------------------------------------
