@@ -188,6 +188,18 @@ class Server:
         return self.log.read()
 
 
+def upgrade_database(env, timeout=60):
+    """`flask db upgrade` in the project folder, as every deployment runs it before starting."""
+    subprocess.run(
+        [BIN / "flask", "db", "upgrade"],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
 @contextmanager
 def serve(
     database_url,
@@ -212,14 +224,7 @@ def serve(
         }
     )
     if migrate:
-        subprocess.run(
-            [BIN / "flask", "db", "upgrade"],
-            cwd=PROJECT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=timeout,
-        )
+        upgrade_database(env, timeout)
     url = f"http://127.0.0.1:{free_port()}"
     # The log goes to a file: a pipe could fill up and stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
@@ -495,14 +500,7 @@ def stack(
             "WEB_CONCURRENCY": str(workers),
         }
     )
-    subprocess.run(
-        [BIN / "flask", "db", "upgrade"],
-        cwd=PROJECT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=timeout,
-    )
+    upgrade_database(env, timeout)
     with tempfile.TemporaryDirectory(prefix="hrllo-stack-") as folder, ExitStack() as running:
         # nginx's workers run as nobody when the master is root: they must read this folder.
         os.chmod(folder, 0o755)
