@@ -10,6 +10,7 @@ import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import click
 from flask import (
@@ -173,6 +174,8 @@ class FromTrustedProxy:
         entries = [entry.strip() for entry in allowed.split(",") if entry.strip()]
         self.anyone = "*" in entries
         self.networks = [ipaddress.ip_network(e, strict=False) for e in entries if e != "*"]
+        # Every request asks; nearly all come from the same few addresses (the proxies).
+        self.is_trusted = lru_cache(maxsize=1024)(self.is_trusted)
 
     def is_trusted(self, address):
         try:
