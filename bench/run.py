@@ -37,7 +37,7 @@ SMALL = 1000  # users in hrllo's everyday database (and floor+db's copy)
 class Targets:
     """What one run serves: a gunicorn server per target, and hrllo's databases."""
 
-    servers: dict  # target name -> tests.support.Server
+    servers: dict  # target name -> tests.support.AppHost
     database: Path  # hrllo's 1,000-user database, where the inserts land
     floor_database: Path
     query_plan: str  # how SQLite finds a name among the large table's users

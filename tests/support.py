@@ -172,32 +172,96 @@ def stop_process(process, timeout=15):
             process.wait()
 
 
-class Server:
-    """A gunicorn master serving on 127.0.0.1, as started by `serve`."""
+class AppHost:
+    """A gunicorn master serving app on a fixed port of 127.0.0.1, with hrllo's
+    gunicorn.conf.py: started, stopped, reloaded, killed, restarted.
 
-    def __init__(self, url, process, log):
-        self.url = url
-        self.process = process
-        self.log = log
+    The port stays the same across restarts, so a proxy in front still points at it.
+    The log goes to a file (a pipe could fill up and stall the server), appended to.
+    """
+
+    def __init__(
+        self,
+        port,
+        env,
+        log_path,
+        workers,
+        app="hrllo:app",
+        health_path="/healthz",
+        gunicorn_args=(),
+    ):
+        self.address = f"127.0.0.1:{port}"
+        self.url = "http://" + self.address
+        self.env = env
+        self.log_path = log_path
+        self.workers = workers
+        self.app = app
+        self.health_path = health_path
+        self.gunicorn_args = list(gunicorn_args)
+        self.process = None
+
+    def start(self, timeout=30):
+        """Returns once the app answers health_path and all its workers are up."""
+        with open(self.log_path, "a") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [BIN / "gunicorn", "--config", PROJECT / "gunicorn.conf.py"]
+                + ["--bind", self.address, *self.gunicorn_args, self.app],
+                cwd=PROJECT,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            wait_until_serving(self, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        """Graceful: SIGTERM lets the workers finish their requests first."""
+        if self.process:
+            stop_process(self.process)
+            self.process = None
+
+    def kill(self, sig=signal.SIGKILL):
+        """The master gets sig (its workers are left to notice); reaped."""
+        self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def reload(self, timeout=30):
+        """gunicorn's graceful reload (SIGHUP): new workers start on the same listening
+        socket, the old ones finish the requests they began; returns once all are new."""
+        old = set(self.worker_pids())
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = set(self.worker_pids())
+            if len(pids) == self.workers and not pids & old:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not replace its workers: " + self.log_text())
+            time.sleep(0.1)
+
+    def restart(self, timeout=30):
+        self.stop()
+        self.start(timeout)
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
 
     def worker_pids(self):
-        return worker_pids(self.process.pid)
+        return worker_pids(self.process.pid) if self.process else []
 
     def log_text(self):
-        self.log.seek(0)
-        return self.log.read()
+        return Path(self.log_path).read_text()
 
 
 def upgrade_database(env, timeout=60):
     """`flask db upgrade` in the project folder, as every deployment runs it before starting."""
-    subprocess.run(
-        [BIN / "flask", "db", "upgrade"],
-        cwd=PROJECT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=timeout,
-    )
+    result = run_project_command(["flask", "db", "upgrade"], env=env, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError("flask db upgrade failed:\n" + result.stderr)
 
 
 @contextmanager
@@ -213,7 +277,8 @@ def serve(
     """Serve app under gunicorn with hrllo's gunicorn.conf.py on a free port of 127.0.0.1.
 
     With migrate=True, `flask db upgrade` runs first, as a deployment does. Yields a
-    Server once the app answers health_path and all its workers are up; stops it on exit.
+    started AppHost once the app answers health_path and all its workers are up; stops it
+    on exit.
     """
     env = project_env(
         {
@@ -225,43 +290,27 @@ def serve(
     )
     if migrate:
         upgrade_database(env, timeout)
-    url = f"http://127.0.0.1:{free_port()}"
-    # The log goes to a file: a pipe could fill up and stall the server.
-    with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen(
-            [
-                BIN / "gunicorn",
-                "--config",
-                PROJECT / "gunicorn.conf.py",
-                "--bind",
-                url.removeprefix("http://"),
-                app,
-            ],
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        server = Server(url, process, log)
+    with tempfile.TemporaryDirectory(prefix="hrllo-serve-") as folder:
+        host = AppHost(free_port(), env, Path(folder, "gunicorn.log"), workers, app, health_path)
+        host.start(timeout)
         try:
-            wait_until_serving(server, health_path, workers, timeout)
-            yield server
+            yield host
         finally:
-            stop_process(process)
+            host.stop()
 
 
-def wait_until_serving(server, health_path, workers, timeout):
+def wait_until_serving(host, timeout):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if requests.get(server.url + health_path, timeout=1).status_code == 200:
+            if requests.get(host.url + host.health_path, timeout=1).status_code == 200:
                 break
         except requests.RequestException:
             pass  # not listening yet, or listening while its first worker still boots
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("gunicorn did not start: " + server.log_text())
+        if host.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not start: " + host.log_text())
         time.sleep(0.1)
-    while len(server.worker_pids()) < workers and time.monotonic() < deadline:
+    while len(host.worker_pids()) < host.workers and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -363,83 +412,6 @@ def self_signed_certificate(folder):
     return certificate, key
 
 
-class AppHost:
-    """One gunicorn app host on a fixed port of 127.0.0.1: started, stopped, killed, restarted.
-
-    The port stays the same across restarts, so nginx's upstream still points at it.
-    """
-
-    def __init__(self, port, env, log_path, workers, gunicorn_args=()):
-        self.address = f"127.0.0.1:{port}"
-        self.url = "http://" + self.address
-        self.env = env
-        self.log_path = log_path
-        self.workers = workers
-        self.gunicorn_args = list(gunicorn_args)
-        self.server = None
-
-    @property
-    def process(self):
-        return self.server.process if self.server else None
-
-    def start(self, timeout=30):
-        # Appended to across restarts; the child keeps its own descriptor.
-        with open(self.log_path, "a+") as log:
-            process = subprocess.Popen(
-                [BIN / "gunicorn", "--config", PROJECT / "gunicorn.conf.py"]
-                + ["--bind", self.address, *self.gunicorn_args, "hrllo:app"],
-                cwd=PROJECT,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-            self.server = Server(self.url, process, log)
-            try:
-                wait_until_serving(self.server, "/healthz", self.workers, timeout)
-            except BaseException:
-                self.stop()
-                raise
-
-    def stop(self):
-        """Graceful: SIGTERM lets the workers finish their requests first."""
-        if self.server:
-            stop_process(self.server.process)
-            self.server = None
-
-    def kill(self, sig=signal.SIGKILL):
-        """The master gets sig (its workers are left to notice); reaped."""
-        self.server.process.send_signal(sig)
-        self.server.process.wait(timeout=30)
-        self.server = None
-
-    def reload(self, timeout=30):
-        """gunicorn's graceful reload (SIGHUP): new workers start on the same listening
-        socket, the old ones finish the requests they began; returns once all are new."""
-        old = set(self.worker_pids())
-        self.server.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + timeout
-        while True:
-            pids = set(self.worker_pids())
-            if len(pids) == self.workers and not pids & old:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not replace its workers: " + self.log_text())
-            time.sleep(0.1)
-
-    def restart(self, timeout=30):
-        self.stop()
-        self.start(timeout)
-
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def worker_pids(self):
-        return self.server.worker_pids() if self.server else []
-
-    def log_text(self):
-        return Path(self.log_path).read_text()
-
-
 class Stack:
     """nginx on http_url and https_url, in front of hosts (AppHost), all on 127.0.0.1."""
 
@@ -510,7 +482,13 @@ def stack(
         write_error_pages(Path(folder, "errors"))
         http_port, https_port = http_port or free_port(), https_port or free_port()
         app_hosts = [
-            AppHost(free_port(), env, Path(folder, f"gunicorn-{i + 1}.log"), workers, gunicorn_args)
+            AppHost(
+                free_port(),
+                env,
+                Path(folder, f"gunicorn-{i + 1}.log"),
+                workers,
+                gunicorn_args=gunicorn_args,
+            )
             for i in range(hosts)
         ]
         config = Path(folder, "nginx.conf")
