@@ -66,8 +66,6 @@ def env_flag(value):
 class Config:
     """Settings that do not depend on where the app runs."""
 
-    # A connection the database closed (a restart) is replaced before use, not a 500.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # The form posts a name of at most 64 characters and a token: anything larger is hostile.
     MAX_CONTENT_LENGTH = 4 * 1024
     SESSION_COOKIE_HTTPONLY = True
@@ -123,7 +121,10 @@ def configure_server_database(config):
     if not config["SECRET_KEY"]:
         raise ConfigurationError(MISSING_SECRET_KEY)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **config["SQLALCHEMY_ENGINE_OPTIONS"],
+        **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        # A connection the server closed (a restart) is replaced before use, not a 500.
+        # (A SQLite file cannot close a connection: there the ping is one query for nothing.)
+        "pool_pre_ping": True,
         "pool_size": config["DATABASE_POOL_SIZE"],
         "max_overflow": config["DATABASE_MAX_OVERFLOW"],
     }
