@@ -17,6 +17,7 @@ from flask import (
     Blueprint,
     Flask,
     current_app,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -417,17 +418,17 @@ def asset_version(endpoint, filename=None):
     return versions[key]
 
 
+def is_asset(endpoint):
+    return endpoint in ("static", "vendor.flask_moment_js") or endpoint.endswith(".static")
+
+
 @main.app_url_defaults
 def versioned_assets(endpoint, values):
     """Every asset URL carries ?v=<hash of its content>, so assets can be cached for a year."""
-    if endpoint == "static" or endpoint.endswith(".static"):
+    if is_asset(endpoint):
         version = asset_version(endpoint, values.get("filename"))
-    elif endpoint == "vendor.flask_moment_js":
-        version = asset_version(endpoint)
-    else:
-        return
-    if version:
-        values.setdefault("v", version)
+        if version:
+            values.setdefault("v", version)
 
 
 @main.after_app_request
@@ -463,8 +464,29 @@ for code in ERROR_PAGES:  # CSRFError is a 400, so a missing token gets the 400 
 # --- The app, its shell context and CLI -------------------------------------
 
 
+class Hrllo(Flask):
+    """Flask, remembering the URL of each asset it links to.
+
+    Building the six a page links (routing, the ?v= hash, quoting) cost 11% of the page.
+    An asset's URL depends only on the arguments and on where the app is mounted; an
+    external URL (with the host) is built every time.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cached_url_for = lru_cache(maxsize=256)(self.cached_url_for)
+
+    def cached_url_for(self, root_path, endpoint, arguments):
+        return super().url_for(endpoint, **dict(arguments))
+
+    def url_for(self, endpoint, /, **values):
+        if is_asset(endpoint) and not values.get("_external") and has_request_context():
+            return self.cached_url_for(request.root_path, endpoint, frozenset(values.items()))
+        return super().url_for(endpoint, **values)
+
+
 def create_app(test_config=None):
-    app = Flask(__name__, instance_path=os.path.join(basedir, "instance"))
+    app = Hrllo(__name__, instance_path=os.path.join(basedir, "instance"))
     app.config.from_object(Config)
     app.config.update(settings_from_environment())
     if test_config:

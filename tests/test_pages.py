@@ -141,10 +141,13 @@ def test_health_check_answers_when_the_database_does(client):
     assert response.json == {"status": "ok"}
 
 
+def asset_urls(page):
+    return re.findall(r'<(?:link|script)[^>]*(?:href|src)="([^"]+)"', page)
+
+
 @pytest.mark.parametrize("path", ["/", "/no-such-page"])
 def test_every_stylesheet_script_and_icon_is_served_by_the_app(client, path):
-    page = client.get(path).get_data(as_text=True)
-    assets = re.findall(r'<(?:link|script)[^>]*(?:href|src)="([^"]+)"', page)
+    assets = asset_urls(client.get(path).get_data(as_text=True))
     assert any("bootstrap.min.css" in a for a in assets)
     assert any("bootstrap.min.js" in a for a in assets)
     assert any("moment.min.js" in a for a in assets)
@@ -152,3 +155,13 @@ def test_every_stylesheet_script_and_icon_is_served_by_the_app(client, path):
         assert asset.startswith("/"), f"{asset} is not served by the app"
         with client.get(asset) as response:
             assert response.status_code == 200, asset
+
+
+def test_mounted_under_a_prefix_every_asset_url_carries_it(client):
+    # hrllo remembers asset URLs: one app serving two prefixes must not mix them up.
+    def assets(base_url):
+        return asset_urls(client.get("/", base_url=base_url).get_data(as_text=True))
+
+    mounted = assets("http://localhost/greeter/")
+    assert mounted and all(url.startswith("/greeter/") for url in mounted)
+    assert [url.removeprefix("/greeter") for url in mounted] == assets("http://localhost/")
