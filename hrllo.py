@@ -192,6 +192,26 @@ class FromTrustedProxy:
         return self.direct(environ, start_response)
 
 
+class WithSecurityHeaders:
+    """SECURITY_HEADERS (see the views) on every response, unless the app set one itself.
+
+    Added to the WSGI response rather than in an after_request hook, where Werkzeug's
+    Headers.setdefault cost 9% of a page for six headers.
+    """
+
+    def __init__(self, wsgi_app, headers):
+        self.wsgi_app = wsgi_app
+        self.headers = [(name.lower(), name, value) for name, value in headers.items()]
+
+    def __call__(self, environ, start_response):
+        def start_with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            added = [(name, value) for key, name, value in self.headers if key not in present]
+            return start_response(status, headers + added, exc_info)
+
+        return self.wsgi_app(environ, start_with_headers)
+
+
 # --- Extensions -------------------------------------------------------------
 
 # Named constraints, so that batch migrations on SQLite can drop and alter them.
@@ -431,13 +451,6 @@ def versioned_assets(endpoint, values):
             values.setdefault("v", version)
 
 
-@main.after_app_request
-def security_headers(response):
-    for header, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(header, value)
-    return response
-
-
 # --- Error handlers ---------------------------------------------------------
 
 
@@ -494,6 +507,7 @@ def create_app(test_config=None):
     configure_server_database(app.config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+    app.wsgi_app = WithSecurityHeaders(app.wsgi_app, SECURITY_HEADERS)
     app.wsgi_app = FromTrustedProxy(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"])
     if app.config["SECRET_KEY_FALLBACKS"]:
         # Flask checks the session cookie against the fallbacks, Flask-WTF 1.3 checks CSRF

@@ -108,6 +108,14 @@ def test_every_response_carries_the_security_headers(any_response):
     assert headers["Cross-Origin-Resource-Policy"] == "same-origin"
 
 
+def test_a_view_that_sets_a_security_header_keeps_its_own(app, client):
+    @app.route("/framed")
+    def framed():
+        return "a page a same-site frame may show", {"X-Frame-Options": "SAMEORIGIN"}
+
+    assert client.get("/framed").headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+
+
 def test_every_response_carries_a_strict_content_security_policy(any_response):
     policy = dict(
         directive.strip().split(" ", 1)
