@@ -320,8 +320,11 @@ class NameForm(FlaskForm):
 main = Blueprint("main", __name__)
 
 
-# Built once: building an ORM query costs as much as running it on SQLite.
-FIND_USER = db.select(User.id).where(User.username == db.bindparam("name"))
+# Statements on the users table, built once: building a query costs as much as running it
+# on SQLite, and adding the row through the ORM's unit of work cost a fifth of the request.
+users_table = User.__table__
+FIND_USER = db.select(users_table.c.id).where(users_table.c.username == db.bindparam("name"))
+ADD_USER = db.insert(users_table)
 
 
 def is_stored(name):
@@ -332,8 +335,8 @@ def remember(name):
     """Store name if it is new; return True if it was already known."""
     if is_stored(name):
         return True
-    db.session.add(User(username=name))
     try:
+        db.session.execute(ADD_USER, {"username": name})
         # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
         db.session.commit()
     except IntegrityError:

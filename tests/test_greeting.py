@@ -1,5 +1,6 @@
 """The greeting: a stranger gives a name, is met, and is known when they come back."""
 
+import hrllo
 from hrllo import User, db
 from tests.support import Greeter, form_field, stored_usernames
 
@@ -34,6 +35,21 @@ def test_name_known_from_another_browser(app, greeter):
     other_browser = Greeter(app.test_client())
     page = other_browser.submit("Ann", follow_redirects=True).get_data(as_text=True)
     assert "Happy to see you again." in page
+
+
+def test_name_stored_by_another_browser_just_after_the_lookup(app, greeter, monkeypatch):
+    """Two people send the same new name at once: both looked it up before either stored it."""
+    greeter.submit("Ann")  # the other person's request, which stored it first
+    lookups = []
+
+    def lookup_that_ran_before_the_other_commit(name):
+        lookups.append(name)
+        return len(lookups) > 1 and User.query.filter_by(username=name).count() == 1
+
+    monkeypatch.setattr(hrllo, "is_stored", lookup_that_ran_before_the_other_commit)
+    page = Greeter(app.test_client()).submit("Ann", follow_redirects=True).get_data(as_text=True)
+    assert "Happy to see you again." in page
+    assert lookups == ["Ann", "Ann"]  # the insert was refused, and the name looked up again
 
 
 def test_new_name_is_stored_and_committed_once(greeter, database_url):
