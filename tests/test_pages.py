@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 
 from hrllo import User, db
 from tests.support import stored_usernames
@@ -79,6 +80,16 @@ def test_session_cookie_is_httponly_and_samesite_lax(client):
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # plain HTTP in development
+
+
+def test_a_session_cookie_from_flasks_own_serializer_still_works(app, client):
+    # Flask compresses a cookie when that makes it shorter; hrllo writes them uncompressed.
+    flask_serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    cookie = flask_serializer.dumps({"name": "Ann" * 20, "known": True})
+    assert cookie.startswith(".")  # itsdangerous's mark of a compressed payload
+    client.set_cookie("session", cookie)
+    page = client.get("/").get_data(as_text=True)
+    assert f"Hello, {'Ann' * 20}!" in page and "Happy to see you again." in page
 
 
 # One request of every kind of page the app sends.
