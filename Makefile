@@ -14,7 +14,7 @@ run: $(VENV)/.runtime node_modules/.installed
 test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	scripts/with-postgres $(BIN)/pytest
+	$(BIN)/pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -29,7 +29,7 @@ serve: $(VENV)/.runtime node_modules/.installed
 # foreground: https://127.0.0.1:${STACK_HTTPS_PORT:-8443}/. A throwaway PostgreSQL server
 # unless DATABASE_URL is given. Ctrl-C stops all of it.
 stack: $(VENV)/.dev node_modules/.installed
-	$(if $(DATABASE_URL),,scripts/with-postgres) $(BIN)/python -m scripts.stack
+	$(BIN)/python -m scripts.stack
 
 # Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing),
 # then Lighthouse's performance scores through the stack (nginx and Chromium).

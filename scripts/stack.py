@@ -5,7 +5,7 @@
 nginx (deploy/nginx.conf) on HTTP and HTTPS, with the certificate and key in STACK_TLS_CERT
 and STACK_TLS_KEY (paths), or else a self-signed certificate for 127.0.0.1 made at start,
 in front of two gunicorn hosts sharing one SECRET_KEY, on the database in DATABASE_URL
-(or HRLLO_TEST_POSTGRES_URL, which `make stack` gets from scripts/with-postgres), after
+(or else a throwaway PostgreSQL server on 127.0.0.1, removed on exit), after
 `flask db upgrade`. Ctrl-C or SIGTERM stops all of it. The work is done by
 tests.support.stack, so the tests run exactly this.
 
@@ -19,8 +19,9 @@ import os
 import signal
 import sys
 import time
+from contextlib import ExitStack
 
-from tests.support import stack, write_error_pages
+from tests.support import postgres_bin, postgres_server, stack, write_error_pages
 
 
 def stop(signum, frame):
@@ -44,16 +45,22 @@ def main(argv=None):
         write_error_pages(args.error_pages)
         return 0
 
-    database_url = os.environ.get("DATABASE_URL") or os.environ.get("HRLLO_TEST_POSTGRES_URL")
-    if not database_url:
-        parser.error(
-            "no database: set DATABASE_URL, or run `make stack` (a throwaway PostgreSQL server)"
-        )
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url and postgres_bin() is None:
+        parser.error("no database: set DATABASE_URL, or apt-get install postgresql")
     given = [os.environ.get("STACK_TLS_CERT"), os.environ.get("STACK_TLS_KEY")]
     if any(given) and not all(given):
         parser.error("STACK_TLS_CERT and STACK_TLS_KEY go together: a certificate and its key")
     signal.signal(signal.SIGTERM, stop)
     parent = os.getppid()
+    with ExitStack() as running_parts:
+        if not database_url:
+            database_url = running_parts.enter_context(postgres_server()).url
+        return serve_stack(args, database_url, given, parent)
+
+
+def serve_stack(args, database_url, given, parent):
+    """Run the stack in the foreground until a signal, or until a part of it stops."""
     with stack(
         database_url,
         http_port=args.http_port,

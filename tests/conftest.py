@@ -4,21 +4,37 @@ import pytest
 from flask_migrate import upgrade
 
 from hrllo import create_app, db
-from tests.support import PROJECT, Greeter, empty_postgres_database
+from tests.support import (
+    PROJECT,
+    Greeter,
+    empty_postgres_database,
+    postgres_bin,
+    postgres_server,
+    require,
+)
 
-# Where PostgreSQL is tested: a server URL, and whether its absence is a failure (CI).
-POSTGRES_URL = os.environ.get("HRLLO_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("HRLLO_REQUIRE_POSTGRES") == "1"
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """The PostgreSQL server the tests use: HRLLO_TEST_POSTGRES_URL if given, else a
+    throwaway one on 127.0.0.1, started on first use and stopped after the last test."""
+    if os.environ.get("HRLLO_TEST_POSTGRES_URL"):
+        yield os.environ["HRLLO_TEST_POSTGRES_URL"]
+        return
+    require(
+        postgres_bin() is not None,
+        "no PostgreSQL server binaries",
+        "apt-get install postgresql, or set HRLLO_TEST_POSTGRES_URL to a server of yours",
+        "HRLLO_REQUIRE_POSTGRES",
+    )
+    with postgres_server() as server:
+        yield server.url
 
 
 @pytest.fixture
-def postgres_url():
-    """An empty database on the PostgreSQL test server (scripts/with-postgres gives one)."""
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("HRLLO_REQUIRE_POSTGRES=1 but HRLLO_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL server: set HRLLO_TEST_POSTGRES_URL to test against one")
-    return empty_postgres_database(POSTGRES_URL)
+def postgres_url(postgres_server_url):
+    """An empty database on the PostgreSQL test server."""
+    return empty_postgres_database(postgres_server_url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -648,6 +648,7 @@ class PostgresServer:
 
     def start(self):
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+        options += " -c max_connections=200"  # the load tests' workers and pools, with room
         self.pg_ctl("-o", options, "start")
 
     def stop(self):

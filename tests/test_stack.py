@@ -49,7 +49,6 @@ from tests.support import (
 
 require_nginx()
 
-POSTGRES_URL = os.environ.get("HRLLO_TEST_POSTGRES_URL")
 # gunicorn's worker timeout is 30 s; 5 s here, so that holding slow clients for longer
 # than it takes seconds, not a minute.
 GUNICORN_TIMEOUT = 5
@@ -58,10 +57,11 @@ ASSET = re.compile(r'(?:href|src)="(/[^"?]+)\?v=([0-9a-f]{12})"')
 
 
 @pytest.fixture(scope="module")
-def front(tmp_path_factory):
-    """The stack on PostgreSQL when a server is given (as in production), else SQLite."""
-    if POSTGRES_URL:
-        database_url = support.empty_postgres_database(POSTGRES_URL)
+def front(request, tmp_path_factory):
+    """The stack on PostgreSQL when there is one (as in production), else SQLite."""
+    if os.environ.get("HRLLO_TEST_POSTGRES_URL") or support.postgres_bin():
+        server_url = request.getfixturevalue("postgres_server_url")
+        database_url = support.empty_postgres_database(server_url)
     else:
         database_url = "sqlite:///" + str(tmp_path_factory.mktemp("stack") / "data.sqlite")
     with stack(database_url, gunicorn_args=["--timeout", str(GUNICORN_TIMEOUT)]) as running:
