@@ -613,7 +613,7 @@ def lighthouse_shortfalls(report):
     }
 
 
-# --- A PostgreSQL server of one's own (many hosts, one database: issue 10) ----------------
+# --- A throwaway PostgreSQL server: the tests', make stack's, and one a test may restart ---
 
 
 def postgres_bin():
