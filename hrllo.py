@@ -342,30 +342,33 @@ main = Blueprint("main", __name__)
 
 
 # Statements on the users table, built once: building a query costs as much as running it
-# on SQLite, and adding the row through the ORM's unit of work cost a third of an insert.
+# on SQLite. They run on a connection of the engine rather than db.session: this view never
+# loads a User, and the ORM session's set-up, unit of work and clean-up were a third of an
+# insert and a sixth of a lookup.
 users_table = User.__table__
 FIND_USER = db.select(users_table.c.id).where(users_table.c.username == db.bindparam("name"))
 ADD_USER = db.insert(users_table)
 
 
-def is_stored(name):
-    return db.session.scalar(FIND_USER, {"name": name}) is not None
+def is_stored(connection, name):
+    return connection.scalar(FIND_USER, {"name": name}) is not None
 
 
 def remember(name):
     """Store name if it is new; return True if it was already known."""
-    if is_stored(name):
-        return True
-    try:
-        db.session.execute(ADD_USER, {"username": name})
-        # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
-        db.session.commit()
-    except IntegrityError:
-        # Someone submitted the same new name at the same instant and won.
-        db.session.rollback()
-        if not is_stored(name):
-            raise
-        return True
+    with db.engine.connect() as connection:  # back to the pool at the end, rolled back if need be
+        if is_stored(connection, name):
+            return True
+        try:
+            connection.execute(ADD_USER, {"username": name})
+            # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
+            connection.commit()
+        except IntegrityError:
+            # Someone submitted the same new name at the same instant and won.
+            connection.rollback()
+            if not is_stored(connection, name):
+                raise
+            return True
     return False
 
 

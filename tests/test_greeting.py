@@ -41,10 +41,11 @@ def test_name_stored_by_another_browser_just_after_the_lookup(app, greeter, monk
     """Two people send the same new name at once: both looked it up before either stored it."""
     greeter.submit("Ann")  # the other person's request, which stored it first
     lookups = []
+    is_stored = hrllo.is_stored
 
-    def lookup_that_ran_before_the_other_commit(name):
+    def lookup_that_ran_before_the_other_commit(connection, name):
         lookups.append(name)
-        return len(lookups) > 1 and User.query.filter_by(username=name).count() == 1
+        return len(lookups) > 1 and is_stored(connection, name)
 
     monkeypatch.setattr(hrllo, "is_stored", lookup_that_ran_before_the_other_commit)
     page = Greeter(app.test_client()).submit("Ann", follow_redirects=True).get_data(as_text=True)
