@@ -240,7 +240,8 @@ class MomentWithoutInlineStyle(MomentMarkup):
     """
 
     def _render(self, *args, **kwargs):
-        return Markup(super()._render(*args, **kwargs).replace(' style="display: none"', ""))
+        # str.replace: Markup's own replace would escape its arguments first, for nothing.
+        return Markup(str.replace(super()._render(*args, **kwargs), ' style="display: none"', ""))
 
 
 class CookieSerializer(URLSafeTimedSerializer):
@@ -261,6 +262,9 @@ class CookieSessions(SecureCookieSessionInterface):
     """
 
     _keys = _serializer = None
+    # The same SHA-1, given as OpenSSL's function: Flask's lazy wrapper around it sends
+    # every HMAC down Python's slower pure-Python path.
+    digest_method = staticmethod(hashlib.sha1)
 
     def get_cookie_secure(self, app):
         return super().get_cookie_secure(app) or request.is_secure
