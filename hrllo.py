@@ -32,8 +32,8 @@ from flask_moment import moment as MomentMarkup
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from itsdangerous import TimedSerializer, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode
+from itsdangerous import TimedSerializer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, want_bytes
 from markupsafe import Markup
 from sqlalchemy import MetaData, event, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -244,13 +244,37 @@ class MomentWithoutInlineStyle(MomentMarkup):
         return Markup(str.replace(super()._render(*args, **kwargs), ' style="display: none"', ""))
 
 
+class CookieSigner(TimestampSigner):
+    """itsdangerous's timestamp signer, deriving each signing key from its secret once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.derived_keys = {}
+
+    def derive_key(self, secret_key=None):
+        if secret_key not in self.derived_keys:
+            self.derived_keys[secret_key] = super().derive_key(secret_key)
+        return self.derived_keys[secret_key]
+
+
 class CookieSerializer(URLSafeTimedSerializer):
     """itsdangerous's signed, URL-safe serializer without its zlib attempt: a session of a
     few short strings never gets shorter, and setting up zlib cost 4% of a request. (A
-    cookie that was written compressed still loads.)"""
+    cookie that was written compressed still loads.) Its signer is built once: itsdangerous
+    builds one, and derives its key again, for every cookie read or written."""
+
+    default_signer = CookieSigner
+    _signer = None
 
     def dump_payload(self, obj):
         return base64_encode(TimedSerializer.dump_payload(self, obj))
+
+    def make_signer(self, salt=None):
+        if salt is not None and want_bytes(salt) != self.salt:
+            return super().make_signer(salt)
+        if self._signer is None:
+            self._signer = super().make_signer()
+        return self._signer
 
 
 class CookieSessions(SecureCookieSessionInterface):
