@@ -519,7 +519,8 @@ ERROR_PAGES = {
 
 
 def error_page(error):
-    # A failed request's transaction is rolled back when Flask-SQLAlchemy removes its session.
+    # A failed request's transaction is rolled back: the view's at the end of its `with`
+    # block, any other through db.session when Flask-SQLAlchemy removes the session.
     title, message = ERROR_PAGES[error.code]
     message = message.format(reason=error.description.rstrip("."))
     return render_template("error.html", title=title, message=message), error.code
