@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -47,6 +48,7 @@ CHROMIUM_ARGS = [
 ]
 
 INPUT_TAG = re.compile(r"<input\b[^>]*>")
+FORM_TAG = re.compile(r"<form\b[^>]*>")
 ATTRIBUTE = re.compile(r'([\w-]+)="([^"]*)"')
 
 
@@ -64,19 +66,32 @@ def csrf_token(page):
     return form_field(page, "csrf_token")["value"]
 
 
+def form_target(page, address):
+    """Where a browser sends the form of the page loaded from address: to the form's
+    action, or back to the page's own address when it has none."""
+    form = FORM_TAG.search(page)
+    if form is None:
+        raise AssertionError("the page has no form")
+    action = html.unescape(dict(ATTRIBUTE.findall(form.group())).get("action", ""))
+    return urljoin(address, action)
+
+
 class Greeter:
     """A person at the greeting page of a Flask test client: loads it, types a name, submits."""
 
     def __init__(self, client):
         self.client = client
 
-    def visit(self):
-        return self.client.get("/").get_data(as_text=True)
+    def visit(self, address="/"):
+        return self.client.get(address).get_data(as_text=True)
 
-    def submit(self, name, follow_redirects=False):
-        token = csrf_token(self.visit())
+    def submit(self, name, follow_redirects=False, address="/"):
+        """Load the page at address and send its form, where a browser would send it."""
+        page = self.visit(address)
         return self.client.post(
-            "/", data={"name": name, "csrf_token": token}, follow_redirects=follow_redirects
+            form_target(page, address),
+            data={"name": name, "csrf_token": csrf_token(page)},
+            follow_redirects=follow_redirects,
         )
 
 

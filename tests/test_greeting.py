@@ -64,6 +64,12 @@ def test_index_address_works_too(greeter):
     assert "Hello, Stranger!" in greeter.client.get("/index").get_data(as_text=True)
 
 
+def test_a_name_sent_from_the_index_address_is_greeted_too(greeter):
+    response = greeter.submit("Ann", address="/index")  # the form posts back to /index
+    assert response.headers["Location"] == "/"
+    assert "Hello, Ann!" in greeter.visit()
+
+
 def test_page_gives_moment_js_the_server_time_in_utc(greeter):
     page = greeter.visit()
     # moment.js turns this UTC instant into the browser's local time ('LLL') and 'fromNow'.
