@@ -105,7 +105,7 @@ def submit(session, url, name):
     if page.status_code != 200:
         return page.status_code
     response = session.post(
-        url + "/",
+        form_target(page.text, page.url),
         data={"name": name, "csrf_token": csrf_token(page.text)},
         allow_redirects=False,
         timeout=10,
