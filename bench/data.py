@@ -3,7 +3,7 @@
 import sqlite3
 from contextlib import closing
 
-from tests.support import upgrade_database
+from deploy.hosts import upgrade_database
 
 QUERY = "SELECT users.id FROM users WHERE users.username = ?"  # what hrllo's view runs
 

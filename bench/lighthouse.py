@@ -18,7 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support import CHROMIUM, NGINX, lighthouse, lighthouse_shortfalls, stack
+from deploy.nginx import NGINX
+from deploy.stack import stack
+from scripts.chromium import CHROMIUM, lighthouse, lighthouse_shortfalls
 
 BENCH = Path(__file__).resolve().parent
 TARGETS = {"desktop": 100, "mobile": 95}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tests.support import PROJECT, launch_chromium, serve
+from deploy.hosts import PROJECT, serve
+from scripts.chromium import launch_chromium
 
 SIZES = {  # kind: (viewport, the name typed)
     "desktop": ({"width": 1024, "height": 560}, "Ada"),

@@ -3,15 +3,10 @@ import os
 import pytest
 from flask_migrate import upgrade
 
+from deploy.hosts import PROJECT
+from deploy.postgres import postgres_bin, postgres_server
 from hrllo import create_app, db
-from tests.support import (
-    PROJECT,
-    Greeter,
-    empty_postgres_database,
-    postgres_bin,
-    postgres_server,
-    require,
-)
+from tests.support import Greeter, empty_postgres_database, require
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import CHROMIUM, PROJECT, launch_chromium, require, serve
+from deploy.hosts import PROJECT, serve
+from scripts.chromium import CHROMIUM, launch_chromium
+from tests.support import require
 
 require(
     os.path.exists(CHROMIUM),

@@ -6,8 +6,8 @@ import sqlite3
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
+from deploy.hosts import PROJECT, run_project_command
 from hrllo import db
-from tests.support import PROJECT, run_project_command
 
 MIGRATIONS = str(PROJECT / "migrations")
 

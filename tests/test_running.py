@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from tests.support import PROJECT, free_port, project_env, run_project_command, stored_usernames
+from deploy.hosts import PROJECT, free_port, project_env, run_project_command
+from tests.support import stored_usernames
 
 
 @contextmanager

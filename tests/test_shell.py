@@ -1,6 +1,6 @@
 """The reference text's shell sessions, typed as a user types them."""
 
-from tests.support import run_project_command
+from deploy.hosts import run_project_command
 
 # Session (5) from db.create_all() on, and (10)'s query: the same in both shells.
 OBSERVERS = """\

@@ -1,0 +1,208 @@
+"""`make stack`: the production topology on this machine, in the foreground.
+
+    .venv/bin/python -m deploy.stack [--http-port 8080] [--https-port 8443]
+
+nginx (deploy/nginx.conf) on HTTP and HTTPS, with the certificate and key in STACK_TLS_CERT
+and STACK_TLS_KEY (paths), or else a self-signed certificate for 127.0.0.1 made at start,
+in front of two gunicorn hosts sharing one SECRET_KEY, on the database in DATABASE_URL
+(or else a throwaway PostgreSQL server on 127.0.0.1, removed on exit), after
+`flask db upgrade`. Ctrl-C or SIGTERM stops all of it. The tests start the same stack
+with `stack()`.
+
+    .venv/bin/python -m deploy.stack --error-pages DIR
+
+writes the app's 413 page into DIR, for nginx's ERROR_PAGES on a real deployment.
+"""
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from deploy.hosts import AppHost, free_port, project_env, stop_process, upgrade_database
+from deploy.nginx import nginx_config, self_signed_certificate, start_nginx, write_error_pages
+from deploy.postgres import postgres_bin, postgres_server
+
+
+class Stack:
+    """nginx on http_url and https_url, in front of hosts (AppHost), all on 127.0.0.1."""
+
+    def __init__(self, folder, http_url, https_url, hosts, certificate, database_url):
+        self.folder = Path(folder)
+        self.http_url = http_url
+        self.https_url = https_url
+        self.hosts = hosts
+        self.certificate = certificate  # what an HTTPS client verifies (requests' verify=)
+        self.database_url = database_url
+        self.nginx = None
+
+    def access_log(self):
+        """nginx's access log lines so far, one per request it answered."""
+        return (self.folder / "logs" / "access.log").read_text().splitlines()
+
+    def logged(self, since, needle, timeout=5):
+        """The access-log lines after the first `since` that contain needle, waiting for one:
+        nginx writes a request's line just after its response has gone out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_log()[since:] if needle in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
+    def error_log(self):
+        return (self.folder / "logs" / "error.log").read_text()
+
+    def processes(self):
+        return [self.nginx] + [host.process for host in self.hosts]
+
+
+@contextmanager
+def stack(
+    database_url,
+    *,
+    http_port=None,
+    https_port=None,
+    workers=2,
+    hosts=2,
+    secret_key=None,
+    certificate=None,
+    gunicorn_args=(),
+    timeout=60,
+):
+    """The production topology on this machine: `flask db upgrade`, gunicorn hosts sharing
+    one SECRET_KEY, and nginx (unprivileged, its own prefix) on HTTP and HTTPS.
+
+    certificate: (certificate, key) files to serve; by default a self-signed one for
+    127.0.0.1, made in the stack's temporary folder. Free ports unless given. Yields a
+    Stack; on exit (or on an error while starting) stops nginx, then every host.
+    """
+    env = project_env(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secret_key or secrets.token_hex(32),
+            "WEB_CONCURRENCY": str(workers),
+        }
+    )
+    upgrade_database(env, timeout)
+    with tempfile.TemporaryDirectory(prefix="hrllo-stack-") as folder, ExitStack() as running:
+        # nginx's workers run as nobody when the master is root: they must read this folder.
+        os.chmod(folder, 0o755)
+        for sub in ("logs", "tmp", "errors"):
+            Path(folder, sub).mkdir()
+        cert, key = certificate or self_signed_certificate(folder)
+        write_error_pages(Path(folder, "errors"))
+        http_port, https_port = http_port or free_port(), https_port or free_port()
+        app_hosts = [
+            AppHost(
+                free_port(),
+                env,
+                Path(folder, f"gunicorn-{i + 1}.log"),
+                workers,
+                gunicorn_args=gunicorn_args,
+            )
+            for i in range(hosts)
+        ]
+        config = Path(folder, "nginx.conf")
+        config.write_text(
+            nginx_config(
+                http_port=http_port,
+                https_port=https_port,
+                app_servers=[host.address for host in app_hosts],
+                certificate=cert,
+                certificate_key=key,
+                error_pages=Path(folder, "errors"),
+            )
+        )
+        result = Stack(
+            folder,
+            f"http://127.0.0.1:{http_port}",
+            f"https://127.0.0.1:{https_port}",
+            app_hosts,
+            cert,
+            database_url,
+        )
+        for host in app_hosts:
+            running.callback(host.stop)
+            host.start(timeout)
+        result.nginx = start_nginx(folder, config, timeout)
+        running.callback(stop_process, result.nginx)
+        yield result
+
+
+def stop(signum, frame):
+    sys.exit(128 + signum)  # unwinds the stack's context manager, which stops every process
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--http-port", type=int, default=int(os.environ.get("STACK_HTTP_PORT", 8080))
+    )
+    parser.add_argument(
+        "--https-port", type=int, default=int(os.environ.get("STACK_HTTPS_PORT", 8443))
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per host")
+    parser.add_argument("--error-pages", metavar="DIR", help="write the 413 page and exit")
+    args = parser.parse_args(argv)
+
+    if args.error_pages:
+        os.makedirs(args.error_pages, exist_ok=True)
+        write_error_pages(args.error_pages)
+        return 0
+
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url and postgres_bin() is None:
+        parser.error("no database: set DATABASE_URL, or apt-get install postgresql")
+    given = [os.environ.get("STACK_TLS_CERT"), os.environ.get("STACK_TLS_KEY")]
+    if any(given) and not all(given):
+        parser.error("STACK_TLS_CERT and STACK_TLS_KEY go together: a certificate and its key")
+    signal.signal(signal.SIGTERM, stop)
+    parent = os.getppid()
+    with ExitStack() as running_parts:
+        if not database_url:
+            database_url = running_parts.enter_context(postgres_server()).url
+        return serve_stack(args, database_url, given, parent)
+
+
+def serve_stack(args, database_url, given, parent):
+    """Run the stack in the foreground until a signal, or until a part of it stops."""
+    with stack(
+        database_url,
+        http_port=args.http_port,
+        https_port=args.https_port,
+        workers=args.workers,
+        secret_key=os.environ.get("SECRET_KEY"),
+        certificate=given if all(given) else None,
+    ) as running:
+        print(f"hrllo: {running.https_url}/  (and {running.http_url}/, redirected to it)")
+        print(f"  nginx {running.nginx.pid}, prefix {running.folder}")
+        for host in running.hosts:
+            print(f"  gunicorn {host.process.pid} on {host.url}")
+        print(f"  database {database_url}")
+        if all(given):
+            print(f"  certificate {running.certificate}. Ctrl-C stops all.")
+        else:
+            print(f"  certificate {running.certificate} (self-signed: your browser will ask).")
+            print("  Ctrl-C stops all.")
+        sys.stdout.flush()
+        while True:
+            time.sleep(0.5)
+            stopped = [p for p in running.processes() if p is None or p.poll() is not None]
+            if stopped:
+                print("hrllo: a part of the stack stopped; stopping the rest", file=sys.stderr)
+                return 1
+            if os.getppid() != parent:  # whoever started us is gone (e.g. make was stopped)
+                return 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
