@@ -1,23 +1,21 @@
 """hrllo: a Flask + SQLAlchemy + migrations greeting app, in one module.
 
-Read top to bottom: configuration, extensions, models, form, views,
-error handlers, shell context, and the app itself.
+Read top to bottom: configuration, extensions, models, form, views, security headers,
+error handlers, and the app itself with its shell context.
 """
 
+import base64
 import hashlib
-import ipaddress
 import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import click
 from flask import (
     Blueprint,
     Flask,
     current_app,
-    has_request_context,
     redirect,
     render_template,
     request,
@@ -28,23 +26,18 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_moment import Moment
-from flask_moment import moment as MomentMarkup
 from flask_sqlalchemy import SQLAlchemy
+from flask_static_digest import FlaskStaticDigest
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from itsdangerous import TimedSerializer, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, want_bytes
-from markupsafe import Markup
 from sqlalchemy import MetaData, event, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.security import safe_join
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
 basedir = os.path.abspath(os.path.dirname(__file__))
 
-# moment.js comes from npm (`npm ci`), no Python package ships a current one.
+# moment.js comes from npm (`npm ci`): no Python package ships a current one.
 MOMENT_JS_DIR = os.path.join(basedir, "node_modules", "moment", "min")
 
 
@@ -62,8 +55,23 @@ def database_url(url=None):
     return url
 
 
+class ConfigurationError(click.ClickException):
+    """A setting the app cannot start without: the `flask` command prints it as one line."""
+
+
 def env_flag(value):
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(value):
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def env_count(environ, name, default):
+    value = environ.get(name) or str(default)
+    if not value.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
 
 
 class Config:
@@ -74,24 +82,10 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
-    # Bootstrap's files come from the Bootstrap-Flask package, never a CDN (base.html links
-    # them itself; this keeps bootstrap.load_css() and load_js() local too).
+    # Bootstrap's files come from the Bootstrap-Flask package, never a CDN.
     BOOTSTRAP_SERVE_LOCAL = True
-
-
-def env_list(value):
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-class ConfigurationError(click.ClickException):
-    """A setting the app cannot start without: the `flask` command prints it as one line."""
-
-
-def env_count(environ, name, default):
-    value = environ.get(name) or str(default)
-    if not value.isdigit():
-        raise ConfigurationError(f"{name} must be a whole number, not {value!r}")
-    return int(value)
+    # `flask digest compile` writes a .gz beside each digested asset, for nginx's gzip_static.
+    FLASK_STATIC_DIGEST_COMPRESSION = ["gzip"]
 
 
 def settings_from_environment(environ=os.environ):
@@ -102,8 +96,6 @@ def settings_from_environment(environ=os.environ):
         # Keys still accepted, never used to sign: a new SECRET_KEY keeps visitors' cookies.
         "SECRET_KEY_FALLBACKS": env_list(environ.get("SECRET_KEY_FALLBACKS")),
         "SESSION_COOKIE_SECURE": env_flag(environ.get("SESSION_COOKIE_SECURE")),
-        # Who may tell the app the client's address and scheme: gunicorn's own setting and default.
-        "FORWARDED_ALLOW_IPS": environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         # Connections per worker to a server database (a sync worker needs one at a time).
         "DATABASE_POOL_SIZE": env_count(environ, "DATABASE_POOL_SIZE", 1),
         "DATABASE_MAX_OVERFLOW": env_count(environ, "DATABASE_MAX_OVERFLOW", 0),
@@ -126,7 +118,6 @@ def configure_server_database(config):
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
         # A connection the server closed (a restart) is replaced before use, not a 500.
-        # (A SQLite file cannot close a connection: there the ping is one query for nothing.)
         "pool_pre_ping": True,
         "pool_size": config["DATABASE_POOL_SIZE"],
         "max_overflow": config["DATABASE_MAX_OVERFLOW"],
@@ -165,55 +156,6 @@ def configure_sqlite(dbapi_connection, connection_record):
     cursor.close()
 
 
-class FromTrustedProxy:
-    """Werkzeug's ProxyFix for requests from the front proxy only (one hop).
-
-    The proxy (nginx) overwrites X-Forwarded-For and X-Forwarded-Proto; a client that
-    reaches gunicorn from any other address has its X-Forwarded-* headers ignored.
-    """
-
-    def __init__(self, wsgi_app, allowed):
-        self.direct = wsgi_app
-        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1)
-        entries = [entry.strip() for entry in allowed.split(",") if entry.strip()]
-        self.anyone = "*" in entries
-        self.networks = [ipaddress.ip_network(e, strict=False) for e in entries if e != "*"]
-        # Every request asks; nearly all come from the same few addresses (the proxies).
-        self.is_trusted = lru_cache(maxsize=1024)(self.is_trusted)
-
-    def is_trusted(self, address):
-        try:
-            address = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
-
-    def __call__(self, environ, start_response):
-        if self.anyone or self.is_trusted(environ.get("REMOTE_ADDR", "")):
-            return self.proxied(environ, start_response)
-        return self.direct(environ, start_response)
-
-
-class WithSecurityHeaders:
-    """SECURITY_HEADERS (see the views) on every response, unless the app set one itself.
-
-    Added to the WSGI response rather than in an after_request hook, where Werkzeug's
-    Headers.setdefault cost 7% of a page for six headers.
-    """
-
-    def __init__(self, wsgi_app, headers):
-        self.wsgi_app = wsgi_app
-        self.headers = [(name.lower(), name, value) for name, value in headers.items()]
-
-    def __call__(self, environ, start_response):
-        def start_with_headers(status, headers, exc_info=None):
-            present = {name.lower() for name, _ in headers}
-            added = [(name, value) for key, name, value in self.headers if key not in present]
-            return start_response(status, headers + added, exc_info)
-
-        return self.wsgi_app(environ, start_with_headers)
-
-
 # --- Extensions -------------------------------------------------------------
 
 # Named constraints, so that batch migrations on SQLite can drop and alter them.
@@ -231,83 +173,14 @@ migrate = Migrate(render_as_batch=True)  # SQLite can only ALTER TABLE by copyin
 bootstrap = Bootstrap5()
 moment = Moment()
 csrf = CSRFProtect()
+static_digest = FlaskStaticDigest()
 
 
-class MomentWithoutInlineStyle(MomentMarkup):
-    """Flask-Moment's <span>s without their style attribute, which the CSP refuses.
-
-    hrllo.css hides a .flask-moment span instead, until the script renders it.
-    """
-
-    def _render(self, *args, **kwargs):
-        # str.replace: Markup's own replace would escape its arguments first, for nothing.
-        return Markup(str.replace(super()._render(*args, **kwargs), ' style="display: none"', ""))
-
-
-class CookieSigner(TimestampSigner):
-    """itsdangerous's timestamp signer, deriving each signing key from its secret once."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.derived_keys = {}
-
-    def derive_key(self, secret_key=None):
-        if secret_key not in self.derived_keys:
-            self.derived_keys[secret_key] = super().derive_key(secret_key)
-        return self.derived_keys[secret_key]
-
-
-class CookieSerializer(URLSafeTimedSerializer):
-    """itsdangerous's signed, URL-safe serializer without its zlib attempt: a session of a
-    few short strings never gets shorter, and setting up zlib cost 4% of a request. (A
-    cookie that was written compressed still loads.) Its signer is built once: itsdangerous
-    builds one, and derives its key again, for every cookie read or written."""
-
-    default_signer = CookieSigner
-    _signer = None
-
-    def dump_payload(self, obj):
-        return base64_encode(TimedSerializer.dump_payload(self, obj))
-
-    def make_signer(self, salt=None):
-        if salt is not None and want_bytes(salt) != self.salt:
-            return super().make_signer(salt)
-        if self._signer is None:
-            self._signer = super().make_signer()
-        return self._signer
-
-
-class CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, Secure on every HTTPS request (not only with
-    SESSION_COOKIE_SECURE), their serializer kept while the keys stay the same.
-
-    Flask builds a new serializer twice a request (to read and to write the cookie), which
-    costs about as much as signing it.
-    """
-
-    _keys = _serializer = None
-    # The same SHA-1, given as OpenSSL's function: Flask's lazy wrapper around it sends
-    # every HMAC down Python's slower pure-Python path.
-    digest_method = staticmethod(hashlib.sha1)
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the cookie Secure on every HTTPS request."""
 
     def get_cookie_secure(self, app):
         return super().get_cookie_secure(app) or request.is_secure
-
-    def get_signing_serializer(self, app):
-        # As Flask builds it: the fallbacks, then the key that signs (itsdangerous's order).
-        keys = [*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key]
-        if keys != self._keys:
-            self._keys = keys
-            self._serializer = CookieSerializer(
-                keys,
-                salt=self.salt,
-                serializer=self.serializer,
-                signer_kwargs={
-                    "key_derivation": self.key_derivation,
-                    "digest_method": self.digest_method,
-                },
-            )
-        return self._serializer
 
 
 # --- Models -----------------------------------------------------------------
@@ -342,11 +215,6 @@ def strip_whitespace(value):
 
 
 class NameForm(FlaskForm):
-    class Meta:
-        # CSRFProtect checks every POST before any view runs; the page writes its token
-        # with csrf_token(), so the form need not make or check one a second time.
-        csrf = False
-
     name = StringField(
         "What is your name?",
         filters=[strip_whitespace],
@@ -369,46 +237,28 @@ class NameForm(FlaskForm):
 main = Blueprint("main", __name__)
 
 
-# Statements on the users table, built once: building a query costs as much as running it
-# on SQLite. They run on a connection of the engine rather than db.session: this view never
-# loads a User, and the ORM session's set-up and clean-up were 12% of an insert and 8% of
-# a lookup. That connection is the request's one connection: a view that also used
-# db.session while holding it would need two per worker (DATABASE_POOL_SIZE is 1).
-users_table = User.__table__
-FIND_USER = db.select(users_table.c.id).where(users_table.c.username == db.bindparam("name"))
-ADD_USER = db.insert(users_table)
-
-
-def is_stored(connection, name):
-    return connection.scalar(FIND_USER, {"name": name}) is not None
-
-
-def remember(name):
-    """Store name if it is new; return True if it was already known."""
-    with db.engine.connect() as connection:  # back to the pool at the end, rolled back if need be
-        if is_stored(connection, name):
-            return True
-        try:
-            connection.execute(ADD_USER, {"username": name})
-            # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
-            connection.commit()
-        except IntegrityError:
-            # Someone submitted the same new name at the same instant and won.
-            connection.rollback()
-            if not is_stored(connection, name):
-                raise
-            return True
-    return False
-
-
 @main.route("/index", methods=["GET", "POST"])
-@main.route("/", methods=["GET", "POST"])  # listed last, so url_for gives "/"
+@main.route("/", methods=["GET", "POST"])  # registered first, so url_for gives "/"
 def index():
     form = NameForm()
     if form.validate_on_submit():
-        session["known"] = remember(form.name.data)
-        session["name"] = form.name.data
-        return redirect(url_for("main.index"))
+        name = form.name.data
+        # Only the id: whether the name is known is all the view needs.
+        known = db.session.scalar(db.select(User.id).filter_by(username=name)) is not None
+        if not known:
+            db.session.add(User(username=name))
+            try:
+                # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
+                db.session.commit()
+            except IntegrityError:
+                # Someone sent the same new name at the same instant, and their insert won
+                # (the unique index on users.username refused ours).
+                db.session.rollback()
+                known = True
+        session["known"] = known
+        session["name"] = name
+        # 303 See Other: the browser loads the page with GET (post/redirect/get).
+        return redirect(url_for("main.index"), code=303)
     return render_template(
         "index.html",
         form=form,
@@ -429,14 +279,42 @@ def healthz():
     return {"status": "ok"}
 
 
-# On every response. The policy allows only this site's own files: no inline script or
-# style, no plugin, no frame; Bootstrap's CSS draws its icons from data: images, and
-# connect-src lets tools such as Lighthouse fetch /robots.txt from the page.
+# moment.js (from node_modules) and Flask-Moment's supporting code, both served by the app:
+# pages work offline, and no page needs an inline script (`moment.include_moment()` writes
+# one).
+vendor = Blueprint(
+    "vendor", __name__, static_folder=MOMENT_JS_DIR, static_url_path="/vendor/moment"
+)
+
+
+@vendor.route("/vendor/flask-moment.js")
+def flask_moment_js():
+    response = current_app.response_class(moment.flask_moment_js(), mimetype="text/javascript")
+    # Revalidated on each visit, answered 304 while Flask-Moment is the same version.
+    response.cache_control.no_cache = True
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+# --- Security headers -------------------------------------------------------
+
+
+def style_hash(style):
+    """A CSP source that allows exactly this style attribute, and no other."""
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+# The policy allows only this site's own files: no inline script, no plugin, no frame.
+# The one inline style allowed is Flask-Moment's style="display: none" on the times it
+# renders, by its hash ('unsafe-hashes' applies the hash to style attributes); Bootstrap's
+# CSS draws its icons from data: images; connect-src lets tools such as Lighthouse fetch
+# /robots.txt from the page.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
-        "style-src 'self'",
+        f"style-src 'self' 'unsafe-hashes' {style_hash('display: none')}",
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
@@ -454,61 +332,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-# moment.js (from node_modules) and Flask-Moment's supporting code, both served by the app:
-# pages work offline, and no page needs an inline script.
-vendor = Blueprint(
-    "vendor", __name__, static_folder=MOMENT_JS_DIR, static_url_path="/vendor/moment"
-)
 
-
-@vendor.route("/vendor/flask-moment.js")
-def flask_moment_js():
-    headers = {"Content-Type": "text/javascript; charset=utf-8"}
-    if request.args.get("v") == asset_version("vendor.flask_moment_js"):
-        headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    return moment.flask_moment_js(), headers
-
-
-def content_hash(data):
-    """A short hash of an asset's content: its URL changes when the content does."""
-    return hashlib.sha256(data).hexdigest()[:12]
-
-
-def asset_version(endpoint, filename=None):
-    """The content hash of an asset, read once per app: new assets come with a restart,
-    as new code does (a SIGHUP reload is enough). None for a missing file."""
-    versions = current_app.extensions.setdefault("asset_versions", {})
-    key = (endpoint, filename)
-    if key not in versions:
-        if endpoint == "vendor.flask_moment_js":
-            versions[key] = content_hash(moment.flask_moment_js().encode())
-        else:
-            blueprint = endpoint.rpartition(".")[0]
-            scaffold = current_app.blueprints[blueprint] if blueprint else current_app
-            path = safe_join(scaffold.static_folder, filename)
-            try:
-                with open(path, "rb") as f:
-                    versions[key] = content_hash(f.read())
-            except (OSError, TypeError):
-                versions[key] = None  # a missing or outside file: a plain URL, and its 404
-    return versions[key]
-
-
-def is_asset(endpoint):
-    return endpoint in ("static", "vendor.flask_moment_js") or endpoint.endswith(".static")
-
-
-@main.app_url_defaults
-def versioned_assets(endpoint, values):
-    """Every asset URL carries ?v=<hash of its content>, so assets can be cached for a year."""
-    if is_asset(endpoint):
-        version = asset_version(endpoint, values.get("filename"))
-        if version:
-            values.setdefault("v", version)
+@main.after_app_request
+def add_security_headers(response):
+    """Every response gets the security headers, unless its view set one itself."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 # --- Error handlers ---------------------------------------------------------
-
 
 # What each error page tells the visitor: its title and what happened to their request.
 ERROR_PAGES = {
@@ -520,8 +353,7 @@ ERROR_PAGES = {
 
 
 def error_page(error):
-    # A failed request's transaction is rolled back: the view's at the end of its `with`
-    # block, any other through db.session when Flask-SQLAlchemy removes the session.
+    # A failed request's transaction is rolled back when Flask-SQLAlchemy removes the session.
     title, message = ERROR_PAGES[error.code]
     message = message.format(reason=error.description.rstrip("."))
     return render_template("error.html", title=title, message=message), error.code
@@ -531,32 +363,11 @@ for code in ERROR_PAGES:  # CSRFError is a 400, so a missing token gets the 400 
     main.app_errorhandler(code)(error_page)
 
 
-# --- The app, its shell context and CLI -------------------------------------
-
-
-class Hrllo(Flask):
-    """Flask, remembering the URL of each asset it links to.
-
-    Building the six a page links (routing, the ?v= hash, quoting) cost 11% of the page.
-    An asset's URL depends only on the arguments and on where the app is mounted; an
-    external URL (with the host) is built every time.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.cached_url_for = lru_cache(maxsize=256)(self.cached_url_for)
-
-    def cached_url_for(self, root_path, endpoint, arguments):
-        return super().url_for(endpoint, **dict(arguments))
-
-    def url_for(self, endpoint, /, **values):
-        if is_asset(endpoint) and not values.get("_external") and has_request_context():
-            return self.cached_url_for(request.root_path, endpoint, frozenset(values.items()))
-        return super().url_for(endpoint, **values)
+# --- The app and its shell context ------------------------------------------
 
 
 def create_app(test_config=None):
-    app = Hrllo(__name__, instance_path=os.path.join(basedir, "instance"))
+    app = Flask(__name__, instance_path=os.path.join(basedir, "instance"))
     app.config.from_object(Config)
     app.config.update(settings_from_environment())
     if test_config:
@@ -564,14 +375,13 @@ def create_app(test_config=None):
     configure_server_database(app.config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
-    app.wsgi_app = WithSecurityHeaders(app.wsgi_app, SECURITY_HEADERS)
-    app.wsgi_app = FromTrustedProxy(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"])
     if app.config["SECRET_KEY_FALLBACKS"]:
         # Flask checks the session cookie against the fallbacks, Flask-WTF 1.3 checks CSRF
         # tokens against one key: itsdangerous takes a list, oldest first, signs with the last.
         app.config.setdefault(
             "WTF_CSRF_SECRET_KEY", [*app.config["SECRET_KEY_FALLBACKS"], app.config["SECRET_KEY"]]
         )
+    app.session_interface = SessionInterface()
 
     db.init_app(app)
     with app.app_context():
@@ -580,12 +390,11 @@ def create_app(test_config=None):
     migrate.init_app(app, db)
     bootstrap.init_app(app)
     moment.init_app(app)
-    app.extensions["moment"] = MomentWithoutInlineStyle
     csrf.init_app(app)
-    app.session_interface = CookieSessions()
     app.register_blueprint(main)
-
     app.register_blueprint(vendor)
+    # Last: it reads the manifest of every static folder registered so far.
+    static_digest.init_app(app)
     if not os.path.exists(os.path.join(MOMENT_JS_DIR, "moment.min.js")):
         app.logger.error(
             "moment.js is missing from %s: run `npm ci`; pages will show no local time",

@@ -26,7 +26,8 @@ from pathlib import Path
 import requests
 
 from bench import data, inprocess
-from tests.support import csrf_token, serve
+from deploy.hosts import serve
+from scripts.visitor import csrf_token
 
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 50
@@ -37,7 +38,7 @@ SMALL = 1000  # users in hrllo's everyday database (and floor+db's copy)
 class Targets:
     """What one run serves: a gunicorn server per target, and hrllo's databases."""
 
-    servers: dict  # target name -> tests.support.AppHost
+    servers: dict  # target name -> deploy.hosts.AppHost
     database: Path  # hrllo's 1,000-user database, where the inserts land
     floor_database: Path
     query_plan: str  # how SQLite finds a name among the large table's users
@@ -139,10 +140,10 @@ def request_errors(results):
 
 
 def count_inserts(database, results):
-    """Inserts hrllo confirmed with a 302, and the rows they left in its database."""
+    """Inserts hrllo confirmed by a greeting, and the rows they left in its database."""
     with data.connect(database) as conn:
         rows = conn.execute("SELECT count(*) FROM users WHERE username LIKE 'new-%'").fetchone()[0]
-    confirmed = sum(r["statuses"].get("302", 0) for r in results[("POST insert", "hrllo")])
+    confirmed = sum(r["statuses"].get("greeted", 0) for r in results[("POST insert", "hrllo")])
     return {"confirmed": confirmed, "rows": rows}
 
 
@@ -218,7 +219,7 @@ def print_report(report, args):
         print(f"  {name:<30} {value:.2f}")
     print(f"\nquery plan at {args.large:,} users: {report['query_plan']}")
     inserts = report["inserts"]
-    print(f"inserts confirmed by a 302: {inserts['confirmed']}; rows found: {inserts['rows']}")
+    print(f"inserts confirmed by a greeting: {inserts['confirmed']}; rows found: {inserts['rows']}")
     print("\nresident memory of one worker (the larger of 2), after the runs:")
     for target, mib in report["worker_rss_mib"].items():
         print(f"  {target:<9} {mib:6.1f} MiB")

@@ -7,20 +7,95 @@ By default it starts gunicorn (2 workers) on 127.0.0.1 (a free port) on a fresh 
 optionally kills one worker with SIGKILL half-way, and stops it by PID at the end. With
 --url it sends the visitors to a server that is already running (for example `make stack`,
 whose database URL and certificate it prints). Either way it reports requests, statuses,
-and the names the server acknowledged (302) against the rows found, and exits 1 if a 5xx
+and the names the server acknowledged (greeted) against the rows found, and exits 1 if a 5xx
 was answered or an acknowledged name is missing or stored twice.
 """
 
 import argparse
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 
-from tests.support import load_report, run_clients, serve
+import requests
+from sqlalchemy import create_engine, text
+
+import hrllo
+from deploy.hosts import serve
+from scripts.visitor import GREETED, submit, visitor
+
+
+def stored_usernames(database_url):
+    """Every username in the database, through a connection of its own (committed rows only)."""
+    engine = create_engine(hrllo.database_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(text("SELECT username FROM users"))]
+    finally:
+        engine.dispose()
+
+
+def run_clients(url, clients, seconds, max_requests, during=None, certificate=None):
+    """Visitors sending new names until the time or the request budget runs out.
+
+    during(), if given, runs while they do. Returns the outcome of every visit (a status
+    code, or the name of the connection error) and the names the server acknowledged (greeted).
+    """
+    statuses = Counter()
+    saved = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    budget = iter(range(max_requests))
+    run = secrets.token_hex(3)  # names never seen before, even on a database in use
+
+    def client(number):
+        session = visitor(url, certificate)
+        while time.monotonic() < stop_at:
+            with lock:
+                n = next(budget, None)
+            if n is None:
+                return
+            name = f"visitor-{run}-{number}-{n}"
+            try:
+                outcome = submit(session, url, name)
+            except requests.RequestException as e:
+                outcome = type(e).__name__  # e.g. the connection of a killed worker
+            with lock:
+                statuses[outcome] += 1
+                if outcome == GREETED:
+                    saved.append(name)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        if during:
+            during()
+    finally:
+        for t in threads:
+            t.join(timeout=seconds + 30)
+    return statuses, saved
+
+
+def load_report(statuses, saved, database_url):
+    """What the visitors were told, against what the database holds."""
+    stored = Counter(stored_usernames(database_url))
+    return {
+        "requests": sum(statuses.values()),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "server_errors": sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500),
+        "not_acknowledged": sum(v for k, v in statuses.items() if k != GREETED),
+        "rows_expected": len(saved),
+        "rows_missing": sorted(set(saved) - set(stored)),
+        "rows_duplicated": sorted(n for n, c in stored.items() if c > 1),
+        "rows_found": sum(stored.values()),
+    }
 
 
 def integrity_check(database_url):

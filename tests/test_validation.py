@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.support import csrf_token, form_field, stored_usernames
+from scripts.visitor import csrf_token, form_field
+from tests.support import stored_usernames
 
 
 def test_post_without_csrf_token_is_refused(client, database_url):
@@ -52,7 +53,7 @@ def test_bad_name_shows_a_message_next_to_the_field_and_changes_nothing(
 
 def test_64_characters_is_the_longest_name_accepted(greeter, database_url):
     name = "x" * 64
-    assert greeter.submit(name).status_code == 302
+    assert greeter.submit(name).status_code == 303
     assert stored_usernames(database_url) == [name]
 
 
