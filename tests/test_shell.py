@@ -1,6 +1,8 @@
 """The reference text's shell sessions, typed as a user types them."""
 
-from deploy.hosts import run_project_command
+import re
+
+from deploy.hosts import PROJECT, run_project_command
 
 # Session (5) from db.create_all() on, and (10)'s query: the same in both shells.
 OBSERVERS = """\
@@ -14,16 +16,6 @@ obs_role.users.order_by(User.username).all()
 User.query.all()
 """
 
-# `flask shell` has already pushed an app context: sessions (3) and (5).
-FLASK_SHELL = (
-    """\
-from hrllo import app
-from hrllo import db
-from hrllo import Role, User
-"""
-    + OBSERVERS
-)
-
 # Plain python: import, then push an app context first, as the issue's session does.
 PYTHON = (
     """\
@@ -35,15 +27,29 @@ app.app_context().push()
 )
 
 
-def test_flask_shell_session(tmp_path):
-    result = run_project_command(
-        ["flask", "shell"],
-        input=FLASK_SHELL,
-        env={"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")},
-    )
+def readme_shell_session():
+    """The `flask shell` session in README.md, as printed: (what is typed, what it prints)."""
+    readme = (PROJECT / "README.md").read_text()
+    block = re.search(r"```python\n\$ flask shell\n(.*?)```", readme, re.S).group(1)
+    typed = [line[4:] for line in block.splitlines() if line.startswith(">>> ")]
+    printed = [line for line in block.splitlines() if line and not line.startswith(">>> ")]
+    return "\n".join(typed) + "\n", printed
+
+
+def test_the_readmes_shell_session_on_the_migrated_database(tmp_path):
+    env = {"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")}
+    assert run_project_command(["flask", "db", "upgrade"], env=env).returncode == 0
+    typed, printed = readme_shell_session()
+
+    result = run_project_command(["flask", "shell"], input=typed, env=env)
+
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("[<User 'fred'>, <User 'steve'>]") == 2, result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+    for line in printed:
+        assert line in result.stdout, (line, result.stdout)
+    # and the migrations still work on that database afterwards
+    again = run_project_command(["flask", "db", "upgrade"], env=env)
+    assert again.returncode == 0, again.stderr
 
 
 def test_python_session_with_a_pushed_app_context(tmp_path):

@@ -395,3 +395,31 @@ def test_lighthouse_finds_nothing_to_improve_in_accessibility_best_practices_and
     report = lighthouse(front.https_url + "/", front.certificate, categories)
     scores = {name: report["categories"][name]["score"] for name in categories}
     assert scores == dict.fromkeys(categories, 1), lighthouse_shortfalls(report)
+
+
+# --- Scripted clients --------------------------------------------------------------------
+
+
+def test_a_script_posting_without_a_referer_is_told_why(front):
+    session = visitor(front)
+    del session.headers["Referer"]
+    token = csrf_token(session.get(front.https_url + "/", timeout=10).text)
+    response = session.post(
+        front.https_url + "/", data={"name": "No Referer", "csrf_token": token}, timeout=10
+    )
+    assert response.status_code == 400
+    assert "The referrer header is missing" in response.text
+    assert "No Referer" not in stored_usernames(front.database_url)
+
+
+def test_the_readmes_script_posts_the_form_over_https(front):
+    readme = (PROJECT / "README.md").read_text()
+    section = readme.partition("## Posting the form from a script")[2]
+    script = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    script = script.replace('"https://127.0.0.1:8443"', repr(front.https_url))
+    script = script.replace('"cert.pem"', repr(str(front.certificate)))
+    script = script.replace('"Ada"', '"Ada from a script"')
+
+    exec(script, {})
+
+    assert "Ada from a script" in stored_usernames(front.database_url)
