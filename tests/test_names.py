@@ -3,9 +3,12 @@
 import unicodedata
 
 import pytest
+from flask_migrate import downgrade, upgrade
 
-from tests.support import Greeter, stored_usernames
+from hrllo import Role, User, db
+from tests.support import PROJECT, Greeter, stored_usernames
 
+MIGRATIONS = str(PROJECT / "migrations")
 WALES = "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"  # 🏴 + tags
 
 
@@ -130,3 +133,44 @@ def test_an_emoji_made_of_several_characters_counts_as_each(greeter, database_ur
     page = greeter.submit("x" * 62 + "👩\u200d💻").get_data(as_text=True)  # 62 + 3
     assert "Please use at most 64 characters; some emoji and accented letters count" in page
     assert stored_usernames(database_url) == []
+
+
+# --- Names stored before names were normalised -------------------------------
+
+BEFORE_NAMES = "bd3493f70f72"  # the revision before f307f3521e2a, which normalises names
+
+
+def test_upgrade_merges_the_spellings_of_a_name_into_the_older_user(app, database_url, capsys):
+    with app.app_context():
+        downgrade(directory=MIGRATIONS, revision=BEFORE_NAMES)  # names stored as sent
+        admin, member = Role(name="Administrator"), Role(name="Member")
+        users = [
+            User(username="Zoe\u0308"),
+            User(username="Ann"),
+            User(username="Ada", role=admin),
+            User(username="Zo\u00eb", role=member),
+            User(username="Ada\u200b", role=member),
+            User(username="Eve\u00a0"),
+            User(username="\u200b"),  # nothing once read: the form would refuse it
+        ]
+        for user in users:  # one at a time: the ids are in this order
+            db.session.add(user)
+            db.session.flush()
+        zoe_nfd, ann, ada, zoe_nfc, ada_zwsp, eve, blank = (user.id for user in users)
+        admin_id, member_id = admin.id, member.id
+        db.session.commit()
+
+        upgrade(directory=MIGRATIONS)
+        rows = db.session.execute(db.select(User.id, User.username, User.role_id).order_by(User.id))
+        assert rows.all() == [
+            (zoe_nfd, "Zo\u00eb", member_id),  # the older row, with the only role
+            (ann, "Ann", None),
+            (ada, "Ada", admin_id),  # the older row, with its own role
+            (eve, "Eve", None),
+            (blank, "\u200b", None),  # left as it was
+        ]
+    log = capsys.readouterr().err
+    assert f"kept user {zoe_nfd} " in log and f"deleted user {zoe_nfc} " in log
+    assert f"kept user {ada} " in log and f"deleted user {ada_zwsp} " in log
+    assert f"user {blank} left as '\\u200b'" in log
+    assert "Happy to see you again." in greet_from_another_browser(app, "Zo\u00eb")
