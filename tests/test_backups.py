@@ -105,7 +105,7 @@ def test_a_backup_taken_while_names_arrive_restores_every_name_greeted_before_it
     assert len(greeted_after) >= len(greeted_before) + 20
 
     with another_database(database_url, tmp_path) as fresh, app_on(fresh) as restored:
-        assert flask(restored, "restore", tmp_path / "site.backup")[0] == 0
+        restore = flask(restored, "restore", tmp_path / "site.backup")
         current = run_project_command(
             ["flask", "db", "current"], env={"DATABASE_URL": fresh, "SECRET_KEY": "test"}
         )
@@ -114,6 +114,10 @@ def test_a_backup_taken_while_names_arrive_restores_every_name_greeted_before_it
         Greeter(restored.test_client()).submit("Grace, after the restore")
         names_now = stored_usernames(fresh)
 
+    assert restore == (
+        0,
+        f"Restored {tmp_path / 'site.backup'}: the schema is at revision {HEAD}\n",
+    )
     assert current.stdout == f"{HEAD} (head)\n"
     assert set(greeted_before) <= set(restored_names)
     assert set(names_now) - set(restored_names) == {"Grace, after the restore"}
@@ -202,10 +206,17 @@ def another_apps_backup(database_url, tmp_path):
     return backup_of(database_url, tmp_path / "blog.backup", tmp_path, another_app)
 
 
+def newer_migrations(folder):
+    """hrllo's migrations and a revision after them, as a later release has them."""
+    shutil.copytree(MIGRATIONS, folder / "migrations")
+    (folder / "migrations" / "versions" / "newerrelease1.py").write_text(
+        NEWER_REVISION.format(head=HEAD)
+    )
+    return folder / "migrations"
+
+
 def a_newer_releases_backup(database_url, tmp_path):
-    newer = tmp_path / "newer-migrations"
-    shutil.copytree(MIGRATIONS, newer)
-    (newer / "versions" / "newerrelease1.py").write_text(NEWER_REVISION.format(head=HEAD))
+    newer = newer_migrations(tmp_path / "newer-release")
     return backup_of(
         database_url,
         tmp_path / "newer.backup",
@@ -245,6 +256,25 @@ def test_a_bad_backup_is_refused_in_one_line_and_nothing_changes(
     assert (status, output) == (1, "Error: " + error.format(file=file, kind=kind) + "\n")
     assert stored_usernames(database_url) == ["Ada"]
     assert revisions(database_url) == [HEAD]
+
+
+def test_a_backup_from_an_older_release_is_restored_and_says_how_to_upgrade(
+    app, greeter, database_url, tmp_path, monkeypatch
+):
+    greeter.submit("Ada")
+    flask(app, "backup", tmp_path / "site.backup")
+    monkeypatch.chdir(newer_migrations(tmp_path / "newer-release").parent)  # its flask command
+
+    with another_database(database_url, tmp_path) as fresh, app_on(fresh) as newer_release:
+        restore = flask(newer_release, "restore", tmp_path / "site.backup")
+        names = stored_usernames(fresh)
+
+    assert restore == (
+        0,
+        f"Restored {tmp_path / 'site.backup'}: the schema is at revision {HEAD}"
+        " (`flask db upgrade` takes it to newerrelease1)\n",
+    )
+    assert names == ["Ada"]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
