@@ -1,9 +1,12 @@
 import fcntl
 import logging
+import os
 from contextlib import contextmanager
 from logging.config import fileConfig
 
+import click
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from alembic import context
 
@@ -86,6 +89,21 @@ def locked_connection(engine):
             yield connection
 
 
+# A migration waiting for a lock on a table makes every later query on that table wait
+# behind it, and one holding such a lock blocks them while it runs. On PostgreSQL every
+# migration run is bounded by these (PostgreSQL durations: "2s", "500ms", "1min"; "0" for
+# no limit): past one, it stops and its transaction is rolled back, so nothing is changed.
+LOCK_TIMEOUT = os.environ.get('MIGRATION_LOCK_TIMEOUT') or '2s'
+# Under gunicorn's 30 s worker timeout: a visitor kept waiting still gets an answer.
+STATEMENT_TIMEOUT = os.environ.get('MIGRATION_STATEMENT_TIMEOUT') or '15s'
+# What stopped the migration, by the SQLSTATE of PostgreSQL's error.
+TIMED_OUT = {
+    '55P03': f'waited longer than MIGRATION_LOCK_TIMEOUT={LOCK_TIMEOUT} for a lock that'
+             ' another transaction holds',
+    '57014': f'ran a statement for longer than MIGRATION_STATEMENT_TIMEOUT={STATEMENT_TIMEOUT}',
+}
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -138,8 +156,23 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                if connection.dialect.name == 'postgresql':
+                    # SET LOCAL: this transaction only, not the pooled connection; after the
+                    # migration lock, so hosts deploying at once still wait their turn
+                    connection.exec_driver_sql(
+                        "SELECT set_config('lock_timeout', %s, true),"
+                        " set_config('statement_timeout', %s, true)",
+                        (LOCK_TIMEOUT, STATEMENT_TIMEOUT))
+                context.run_migrations()
+        except OperationalError as error:
+            stopped_by = TIMED_OUT.get(getattr(error.orig, 'sqlstate', None))
+            if stopped_by is None:
+                raise
+            raise click.ClickException(
+                f'the migration {stopped_by}, and was stopped: nothing was changed.'
+                ' Run it again later (docs/schema-changes.md)') from error
 
 
 if context.is_offline_mode():

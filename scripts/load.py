@@ -41,16 +41,19 @@ def stored_usernames(database_url):
         engine.dispose()
 
 
-def run_clients(url, clients, seconds, max_requests, during=None, certificate=None):
+def run_clients(url, clients, seconds, max_requests, during=None, certificate=None, rate=None):
     """Visitors sending new names until the time or the request budget runs out.
 
-    during(), if given, runs while they do. Returns the outcome of every visit (a status
-    code, or the name of the connection error) and the names the server acknowledged (greeted).
+    during(), if given, runs while they do. rate, if given, paces the visits: the nth starts
+    no sooner than n / rate seconds in (so many a second, in all). Returns the outcome of
+    every visit (a status code, or the name of the connection error) and the names the
+    server acknowledged (greeted).
     """
     statuses = Counter()
     saved = []
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
+    started = time.monotonic()
+    stop_at = started + seconds
     budget = iter(range(max_requests))
     run = secrets.token_hex(3)  # names never seen before, even on a database in use
 
@@ -61,6 +64,8 @@ def run_clients(url, clients, seconds, max_requests, during=None, certificate=No
                 n = next(budget, None)
             if n is None:
                 return
+            if rate:
+                time.sleep(max(0.0, started + n / rate - time.monotonic()))
             name = f"visitor-{run}-{number}-{n}"
             try:
                 outcome = submit(session, url, name)

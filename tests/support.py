@@ -1,21 +1,31 @@
 """What the tests share: a person at the greeting page of a Flask test client, the stored
-names, a fresh PostgreSQL database, and skipping a test whose component is missing.
+names, a fresh PostgreSQL database (or a second one), and skipping a test whose component
+is missing.
 
 The production topology they start is deployment code (`deploy`); the scripted visitor and
 the load they send are tools (`scripts.visitor`, `scripts.load`).
 """
 
 import os
+import secrets
 import shutil
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from deploy.nginx import NGINX
 from scripts.load import stored_usernames
 from scripts.visitor import csrf_token, form_target
 
-__all__ = ["Greeter", "empty_postgres_database", "require", "require_nginx", "stored_usernames"]
+__all__ = [
+    "Greeter",
+    "another_postgres_database",
+    "empty_postgres_database",
+    "require",
+    "require_nginx",
+    "stored_usernames",
+]
 
 
 class Greeter:
@@ -45,6 +55,21 @@ def empty_postgres_database(url):
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return url
+
+
+@contextmanager
+def another_postgres_database(url):
+    """A new, empty database on the PostgreSQL server of url (its URL), dropped on exit."""
+    name = "hrllo_" + secrets.token_hex(4)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")  # CREATE DATABASE needs it
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        engine.dispose()
 
 
 def require(present, missing, install, variable):
