@@ -610,6 +610,8 @@ def check_backup(file, backend):
 def backup(file):
     """Write a consistent copy of the database to FILE, while the site serves."""
     backend = backup_backend()
+    if not file.parent.is_dir():
+        raise click.ClickException(f"no folder {file.parent} to write the backup in")
     partial = file.with_name(file.name + ".partial")  # FILE is whole, or as it was before
     try:
         if backend == "sqlite":

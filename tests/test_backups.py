@@ -258,6 +258,14 @@ def test_a_bad_backup_is_refused_in_one_line_and_nothing_changes(
     assert revisions(database_url) == [HEAD]
 
 
+def test_a_backup_into_a_folder_that_does_not_exist_is_refused_in_one_line(app, tmp_path):
+    file = tmp_path / "no-such-folder" / "site.backup"
+    assert flask(app, "backup", file) == (
+        1,
+        f"Error: no folder {file.parent} to write the backup in\n",
+    )
+
+
 def test_a_backup_from_an_older_release_is_restored_and_says_how_to_upgrade(
     app, greeter, database_url, tmp_path, monkeypatch
 ):
