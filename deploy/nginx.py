@@ -12,7 +12,6 @@ from pathlib import Path
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
-import hrllo
 from deploy.hosts import PROJECT, port_is_open, stop_process
 
 NGINX = os.environ.get("HRLLO_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
@@ -31,13 +30,18 @@ def nginx_config(
     error_pages,
     brotli=None,
     static_folders=None,
+    server_name="127.0.0.1",
 ):
     """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed."""
+    import hrllo  # see the_app
+
     folders = static_folders or asset_folders()
     values = {
         "HTTP_LISTEN": f"127.0.0.1:{http_port}",
         "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+        "SERVER_NAME": server_name,
         "HTTPS_PORT": str(https_port),
+        "CONTENT_SECURITY_POLICY": hrllo.CONTENT_SECURITY_POLICY,
         "APP_SERVERS": "\n        ".join(
             f"server {address} max_fails=1 fail_timeout=3s;" for address in app_servers
         ),
@@ -56,9 +60,17 @@ def nginx_config(
     return config
 
 
+def the_app():
+    """hrllo's app, imported only when needed: importing it reads the environment (a server
+    DATABASE_URL wants SECRET_KEY), which the stack sets first."""
+    import hrllo
+
+    return hrllo.app
+
+
 def asset_folders(app=None):
     """Where the files behind each asset URL are, for nginx to serve them from disk."""
-    app = app or hrllo.app
+    app = app or the_app()
     return {
         "STATIC": app.static_folder,
         "BOOTSTRAP_STATIC": app.blueprints["bootstrap"].static_folder,
@@ -66,8 +78,31 @@ def asset_folders(app=None):
     }
 
 
+def publish_assets(folder, app=None):
+    """The asset folders, linked file by file into folder (copied across file systems).
+
+    nginx's workers run as an unprivileged user (nobody, when the master is root), which
+    may not be allowed into the checkout (a private home folder): they read these instead,
+    as a deployment publishes its assets to a folder nginx may read.
+    """
+    published = {}
+    for name, source in asset_folders(app).items():
+        published[name] = Path(folder, name.lower())
+        shutil.copytree(source, published[name], copy_function=link_or_copy)
+    return published
+
+
+def link_or_copy(source, destination):
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, destination)
+
+
 def write_error_pages(folder, app=None):
     """The app's own 413 page, as a file nginx sends for a body it refuses to pass on."""
+    import hrllo  # see the_app
+
     app = app or hrllo.app
     with app.test_request_context("/"):
         page, _ = hrllo.error_page(RequestEntityTooLarge())

@@ -25,7 +25,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from deploy.hosts import AppHost, free_port, project_env, stop_process, upgrade_database
-from deploy.nginx import nginx_config, self_signed_certificate, start_nginx, write_error_pages
+from deploy.nginx import (
+    nginx_config,
+    publish_assets,
+    self_signed_certificate,
+    start_nginx,
+    write_error_pages,
+)
 from deploy.postgres import postgres_bin, postgres_server
 
 
@@ -95,6 +101,7 @@ def stack(
         os.chmod(folder, 0o755)
         for sub in ("logs", "tmp", "errors"):
             Path(folder, sub).mkdir()
+        assets = publish_assets(Path(folder, "assets"))
         cert, key = certificate or self_signed_certificate(folder)
         write_error_pages(Path(folder, "errors"))
         http_port, https_port = http_port or free_port(), https_port or free_port()
@@ -117,6 +124,7 @@ def stack(
                 certificate=cert,
                 certificate_key=key,
                 error_pages=Path(folder, "errors"),
+                static_folders=assets,
             )
         )
         result = Stack(
@@ -152,6 +160,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.error_pages:
+        os.environ.setdefault("SECRET_KEY", "unused: the page signs nothing")
         os.makedirs(args.error_pages, exist_ok=True)
         write_error_pages(args.error_pages)
         return 0
@@ -162,6 +171,9 @@ def main(argv=None):
     given = [os.environ.get("STACK_TLS_CERT"), os.environ.get("STACK_TLS_KEY")]
     if any(given) and not all(given):
         parser.error("STACK_TLS_CERT and STACK_TLS_KEY go together: a certificate and its key")
+    # The hosts share one key; importing hrllo (for its assets and 413 page) wants it too
+    # when DATABASE_URL is a server database.
+    os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
     signal.signal(signal.SIGTERM, stop)
     parent = os.getppid()
     with ExitStack() as running_parts:
@@ -171,7 +183,8 @@ def main(argv=None):
 
 
 def serve_stack(args, database_url, given, parent):
-    """Run the stack in the foreground until a signal, or until a part of it stops."""
+    """Run the stack in the foreground until a signal, or until nginx stops; a gunicorn host
+    that stops is started again (nginx sends its visitors to the other host meanwhile)."""
     with stack(
         database_url,
         http_port=args.http_port,
@@ -193,12 +206,29 @@ def serve_stack(args, database_url, given, parent):
         sys.stdout.flush()
         while True:
             time.sleep(0.5)
-            stopped = [p for p in running.processes() if p is None or p.poll() is not None]
-            if stopped:
-                print("hrllo: a part of the stack stopped; stopping the rest", file=sys.stderr)
+            if running.nginx.poll() is not None:
+                print("hrllo: nginx stopped; stopping the rest", file=sys.stderr)
                 return 1
+            restart_stopped_hosts(running.hosts)
             if os.getppid() != parent:  # whoever started us is gone (e.g. make was stopped)
                 return 1
+
+
+def restart_stopped_hosts(hosts):
+    """Start again every host whose gunicorn master has stopped, saying so on stderr."""
+    for host in hosts:
+        if host.running():
+            continue
+        code = host.process.returncode if host.process else None
+        print(f"hrllo: gunicorn on {host.url} stopped ({code}); starting it again", file=sys.stderr)
+        host.process = None
+        try:
+            host.start()
+        except RuntimeError as error:  # e.g. its old workers still hold the port: next turn
+            print(f"hrllo: gunicorn on {host.url} did not start: {error}", file=sys.stderr)
+            continue
+        print(f"hrllo: gunicorn {host.process.pid} on {host.url} is back", file=sys.stderr)
+        sys.stderr.flush()
 
 
 if __name__ == "__main__":

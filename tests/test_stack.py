@@ -35,7 +35,7 @@ from deploy.hosts import (
 from deploy.nginx import BROTLI_MODULE, self_signed_certificate
 from deploy.postgres import postgres_bin
 from deploy.stack import stack
-from hrllo import create_app
+from hrllo import CONTENT_SECURITY_POLICY, create_app
 from scripts.chromium import CHROMIUM, launch_chromium_trusting, lighthouse, lighthouse_shortfalls
 from scripts.visitor import csrf_token, submit
 from scripts.visitor import visitor as scripted_visitor
@@ -338,6 +338,7 @@ def test_an_oversized_body_is_refused_by_nginx_before_the_app(front):
     assert response.status_code == 413
     assert "Request Too Large" in response.text
     assert "nothing was saved" in response.text
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     (line,) = front.logged(before, '"POST / ')
     assert "upstream=-" in line  # no gunicorn host saw it
     assert "x" * 5000 not in stored_usernames(front.database_url)
@@ -423,3 +424,87 @@ def test_the_readmes_script_posts_the_form_over_https(front):
     exec(script, {})
 
     assert "Ada from a script" in stored_usernames(front.database_url)
+
+
+# --- What a hostile client sends -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    ["GET /index?from=http HTTP/1.1", "GET http://evil.example/index?from=http HTTP/1.1"],
+    ids=["Host header", "absolute URL"],
+)
+def test_the_https_redirect_names_this_site_whatever_the_client_says(front, request_line):
+    port = int(front.http_url.rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"{request_line}\r\nHost: evil.example\r\nConnection: close\r\n\r\n".encode())
+        answer = b"".join(iter(lambda: sock.recv(4096), b"")).decode()
+    assert answer.startswith("HTTP/1.1 301 ")
+    assert f"\r\nLocation: {front.https_url}/index?from=http\r\n" in answer
+
+
+@pytest.mark.parametrize(
+    "cipher, accepted",
+    [
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", True),
+        ("ECDHE-ECDSA-CHACHA20-POLY1305", True),
+        ("ECDHE-ECDSA-AES128-SHA", False),  # CBC with SHA-1
+        ("ECDHE-ECDSA-AES256-SHA384", False),  # CBC
+    ],
+)
+def test_tls_1_2_offers_only_mozillas_intermediate_ciphers(front, cipher, accepted):
+    port = int(front.https_url.rpartition(":")[2])
+    tls = ssl.create_default_context(cafile=str(front.certificate))
+    tls.maximum_version = ssl.TLSVersion.TLSv1_2
+    tls.set_ciphers(cipher)
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+            tls.wrap_socket(sock, server_hostname="127.0.0.1") as connection,
+        ):
+            negotiated = connection.cipher()[0]
+    except ssl.SSLError:
+        negotiated = None
+    assert negotiated == (cipher if accepted else None)
+
+
+def test_a_malformed_header_is_refused_with_the_sites_headers(front):
+    port = int(front.https_url.rpartition(":")[2])
+    tls = ssl.create_default_context(cafile=str(front.certificate))
+    tls.set_alpn_protocols(["http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+        tls.wrap_socket(sock, server_hostname="127.0.0.1") as connection,
+    ):
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-CTL: a\x01b\r\n\r\n")
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+    assert response.status == 400
+    assert response.getheader("Content-Security-Policy") == CONTENT_SECURITY_POLICY
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("X-Frame-Options") == "DENY"
+
+
+def test_an_oversized_body_over_http2_gets_the_apps_413_page(front, chromium):
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(front.https_url + "/")
+        before = front.error_log().count("client intended to send too large body")
+        answer = page.evaluate(
+            """async () => {
+                const response = await fetch("/", {method: "POST", body: "x".repeat(5000)});
+                return [response.status, response.headers.get("content-security-policy"),
+                        await response.text()];
+            }"""
+        )
+        protocol = page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol")
+    finally:
+        context.close()
+    status, policy, text = answer
+    assert protocol == "h2"
+    assert status == 413
+    assert "Request Too Large" in text and "nothing was saved" in text
+    assert policy == CONTENT_SECURITY_POLICY
+    after = front.error_log().count("client intended to send too large body")
+    assert after - before == 1  # refused and logged once
