@@ -240,7 +240,13 @@ def test_a_host_that_dies_is_started_again_and_visitors_do_not_notice(postgres_u
         )
 
     report = load_report(statuses, saved, postgres_url)
-    print("failed while the host died:", report["not_acknowledged"], statuses)
+    print(
+        "failed while the host died:",
+        report["not_acknowledged"],
+        statuses,
+        "back after",
+        back_after,
+    )
     assert report["not_acknowledged"] <= 5  # at most what was in flight on it
     assert report["rows_missing"] == [] and report["rows_duplicated"] == []
     assert back_after and back_after[0] < 10, errors
