@@ -27,6 +27,8 @@ test-latest: node_modules/.installed $(DIGESTED)
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
 	sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' requirements.txt requirements-dev.txt > $(LATEST)/names.txt
 	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager -r $(LATEST)/names.txt
+	# Digested copies for the static folders this virtualenv brings (Bootstrap-Flask's)
+	$(LATEST)/bin/flask digest compile >/dev/null
 	@$(LATEST)/bin/pip list --format=freeze --disable-pip-version-check > $(LATEST)/installed.txt
 	@echo "package                pinned        newest (installed in $(LATEST))"
 	@cat requirements.txt requirements-dev.txt | awk -F'==' \
