@@ -7,7 +7,7 @@ PORT ?= 5000
 # Flask-Static-Digest's manifest: asset files named by their content, and gzipped
 DIGESTED := static/cache_manifest.json
 
-.PHONY: run test lint serve stack bench screenshots clean
+.PHONY: run test test-latest lint serve stack bench screenshots clean
 
 run: $(VENV)/.runtime node_modules/.runtime $(DIGESTED)
 	$(BIN)/flask db upgrade
@@ -17,6 +17,30 @@ test: $(VENV)/.dev node_modules/.installed $(DIGESTED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The suite against the newest releases of every package requirements*.txt pins, installed
+# unpinned in a second virtualenv: what upgrading would break. Lists each pin beside the
+# release installed, then the tests that failed; exits with pytest's status.
+LATEST := .venv-latest
+
+test-latest: node_modules/.installed $(DIGESTED)
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' requirements.txt requirements-dev.txt > $(LATEST)/names.txt
+	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager -r $(LATEST)/names.txt
+	# Digested copies for the static folders this virtualenv brings (Bootstrap-Flask's)
+	$(LATEST)/bin/flask digest compile >/dev/null
+	@$(LATEST)/bin/pip list --format=freeze --disable-pip-version-check > $(LATEST)/installed.txt
+	@echo "package                pinned        newest (installed in $(LATEST))"
+	@cat requirements.txt requirements-dev.txt | awk -F'==' \
+	  'function key(n) { n = tolower(n); gsub(/[_.]/, "-", n); return n } \
+	   FNR == NR { if (NF == 2) pin[key($$1)] = $$2; next } \
+	   key($$1) in pin { p = pin[key($$1)]; printf "%-22s %-13s %s%s\n", $$1, p, $$2, (p == $$2 ? "" : "   upgraded"); next } \
+	   key($$1) !~ /^(pip|setuptools|wheel)$$/ { printf "%-22s %-13s %s   not pinned\n", $$1, "-", $$2 }' \
+	  - $(LATEST)/installed.txt
+	@{ $(LATEST)/bin/pytest -p no:cacheprovider; echo $$? > $(LATEST)/status; } 2>&1 | tee $(LATEST)/pytest.log
+	@echo; echo "make test-latest: what broke with the newest releases:"
+	@grep -E '^(FAILED|ERROR) ' $(LATEST)/pytest.log || echo "nothing (pytest exit status $$(cat $(LATEST)/status))"
+	@exit $$(cat $(LATEST)/status)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -33,8 +57,9 @@ serve: $(VENV)/.runtime node_modules/.runtime $(DIGESTED)
 stack: $(VENV)/.dev node_modules/.installed $(DIGESTED)
 	$(BIN)/python -m deploy.stack
 
-# Benchmark against the Flask floors (needs wrk: Debian's package, installed if missing),
-# then Lighthouse's performance scores through the stack (nginx and Chromium).
+# Benchmark against the book's chapter-5 app side by side, the Flask floors as information
+# (needs wrk: Debian's package, installed if missing; docs/performance.md), then
+# Lighthouse's performance scores through the stack (nginx and Chromium).
 bench: $(VENV)/.dev node_modules/.installed $(DIGESTED)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run

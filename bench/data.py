@@ -1,9 +1,10 @@
-"""The benchmark's databases: hrllo's schema holding user0 .. userN-1, and the floor's copy."""
+"""The benchmark's databases: hrllo's schema holding user0 .. userN-1, the floor's copy, and
+the book app's own tables (db.create_all) holding the same users."""
 
 import sqlite3
 from contextlib import closing
 
-from deploy.hosts import upgrade_database
+from deploy.hosts import run_project_command, upgrade_database
 
 QUERY = "SELECT users.id FROM users WHERE users.username = ?"  # what hrllo's view runs
 
@@ -11,6 +12,21 @@ QUERY = "SELECT users.id FROM users WHERE users.username = ?"  # what hrllo's vi
 def migrate(database):
     """Create hrllo's tables in the SQLite file database, as a deployment does."""
     upgrade_database({"DATABASE_URL": url(database)})
+
+
+def create_book_tables(database):
+    """Create the book app's tables in the SQLite file database, as the book does at chapter 5:
+    `db.create_all()` typed into `flask shell`."""
+    shell = run_project_command(
+        ["flask", "--app", "bench.book.hello", "shell"],
+        env={"DATABASE_URL": url(database)},
+        input="db.create_all()\n",
+    )
+    # The shell prints a failed line's traceback and still exits 0: check the tables are there.
+    with connect(database) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    if shell.returncode != 0 or not {"users", "roles"} <= tables:
+        raise RuntimeError("the book app's db.create_all() failed:\n" + shell.stderr)
 
 
 def url(database):

@@ -6,7 +6,8 @@ bench.inprocess's µs move by 10% or more between runs on a shared machine; an i
 count does not move at all, so it shows what a change of a few percent buys. It counts
 work, not time: a cache miss or a system call costs one instruction here and much more
 on the clock, so judge speed by the µs and use this to compare two versions of the code.
-The same requests, apps and floors as bench.inprocess, each case on its own, after a warm-up.
+The same requests, apps (hrllo, the book's) and floors as bench.inprocess, each case on its
+own, after a warm-up.
 Needs valgrind and gcc (Debian's valgrind and gcc packages).
 """
 
@@ -35,7 +36,8 @@ def count(folder, requests):
     out = Path(folder, "callgrind.out")
     subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
-        + ["-m", "bench.instructions", "--requests", str(requests), "--child", marker, *databases],
+        + ["-m", "bench.instructions", "--requests", str(requests), "--child", marker]
+        + [str(database) for database in databases],
         check=True,
         capture_output=True,
     )
@@ -46,10 +48,10 @@ def count(folder, requests):
     return {run: total / requests for run, total in zip(runs, totals[1:], strict=True)}
 
 
-def child(marker, database, floor_database, requests):
+def child(marker, databases, requests):
     """Under callgrind: a part of the profile for each (case, target)."""
     dump = ctypes.CDLL(marker).dump
-    visitor = inprocess.visitor_for(Path(database), Path(floor_database))
+    visitor = inprocess.visitor_for(*map(Path, databases))
     for case in inprocess.CASES:
         for target in inprocess.TARGETS:
             inprocess.time_requests(visitor, case, target, 10)
@@ -63,18 +65,20 @@ def child(marker, database, floor_database, requests):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=50, help="per case and target")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, args.requests)
+        child(args.child[0], args.child[1:], args.requests)
         return
     with tempfile.TemporaryDirectory() as folder:
         counts = count(folder, args.requests)
     print(f"\ninstructions per request (thousands), callgrind, {args.requests} requests each")
-    print(f"{'case':<16} {'floor':>8} {'hrllo':>8} {'hrllo ÷ floor':>14}")
+    print(f"{'case':<16} {'floor':>8} {'book':>8} {'hrllo':>8} {'hrllo ÷ book':>13} "
+          f"{'hrllo ÷ floor':>14}")  # fmt: skip
     for case in inprocess.CASES:
-        floor, hrllo = counts[case, "floor"], counts[case, "hrllo"]
-        print(f"{case:<16} {floor / 1000:>8.0f} {hrllo / 1000:>8.0f} {hrllo / floor:>13.2f}x")
+        floor, book, hrllo = (counts[case, target] for target in ("floor", "book", "hrllo"))
+        print(f"{case:<16} {floor / 1000:>8.0f} {book / 1000:>8.0f} {hrllo / 1000:>8.0f} "
+              f"{hrllo / book:>12.2f}x {hrllo / floor:>13.2f}x")  # fmt: skip
     print("(floor: the bare page for GET, floor+db for POST)")
 
 
