@@ -96,4 +96,4 @@ $(DIGESTED): $(VENV)/.runtime node_modules/.runtime $(filter-out static/cache_ma
 	$(BIN)/flask digest compile >/dev/null
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) node_modules .pytest_cache .ruff_cache
