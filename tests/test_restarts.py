@@ -43,6 +43,7 @@ def test_a_rolling_restart_fails_no_request(front):
         clients=8,
         seconds=8,
         max_requests=4000,
+        rate=20,  # greetings a second in all: under nginx's 30 forms a second per address
         during=reload_one_host_after_the_other,
         certificate=front.certificate,
     )
@@ -75,6 +76,7 @@ def test_a_killed_host_loses_no_acknowledged_name_and_gets_visitors_back(front):
         clients=clients,
         seconds=14,
         max_requests=6000,
+        rate=20,  # greetings a second in all: under nginx's 30 forms a second per address
         during=kill_the_host_then_bring_it_back,
         certificate=front.certificate,
     )
