@@ -1,12 +1,14 @@
 """Load and fault test: visitors sending new names, many at once, and nothing lost.
 
     .venv/bin/python -m scripts.load --clients 50 --seconds 10 [--kill-worker] [--database-url URL]
-    .venv/bin/python -m scripts.load --url URL --certificate CERT --database-url DATABASE_URL
+    .venv/bin/python -m scripts.load --url URL --certificate CERT --database-url DATABASE_URL \
+        --rate 20
 
 By default it starts gunicorn (2 workers) on 127.0.0.1 (a free port) on a fresh database,
 optionally kills one worker with SIGKILL half-way, and stops it by PID at the end. With
 --url it sends the visitors to a server that is already running (for example `make stack`,
-whose database URL and certificate it prints). Either way it reports requests, statuses,
+whose database URL and certificate it prints; nginx answers one address 429 past 30 forms a
+second, so pace the visitors with --rate). Either way it reports requests, statuses,
 and the names the server acknowledged (greeted) against the rows found, and exits 1 if a 5xx
 was answered or an acknowledged name is missing or stored twice.
 """
@@ -157,6 +159,7 @@ def main():
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp dir")
     parser.add_argument("--url", help="a running server to send the visitors to")
     parser.add_argument("--certificate", help="with an https --url: the certificate to trust")
+    parser.add_argument("--rate", type=float, help="greetings a second in all (default: no pause)")
     args = parser.parse_args()
     if args.url and not args.database_url:
         parser.error("--url needs the server's --database-url, to check what was stored")
@@ -169,6 +172,7 @@ def main():
                 args.seconds,
                 args.max_requests,
                 certificate=args.certificate,
+                rate=args.rate,
             )
             result = load_report(statuses, saved, database_url)
         else:
