@@ -23,7 +23,7 @@ from deploy.hosts import BIN, PROJECT, free_port, project_env, stop_process
 from deploy.stack import stack
 from scripts.load import load_report, run_clients
 from scripts.visitor import GREETED, submit, visitor
-from tests.support import require_nginx
+from tests.support import empty_postgres_database, require_nginx
 
 require_nginx()
 
@@ -35,8 +35,6 @@ VISIT_SECONDS = 60
 @pytest.fixture(scope="module")
 def front(request):
     database_url = request.getfixturevalue("postgres_server_url")
-    from tests.support import empty_postgres_database
-
     with stack(empty_postgres_database(database_url)) as running:
         yield running
 
