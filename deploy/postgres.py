@@ -24,8 +24,10 @@ def postgres_bin():
 class PostgresServer:
     """A throwaway PostgreSQL server on 127.0.0.1 that a test may stop, start and restart."""
 
-    def __init__(self, bin_dir, folder, port):
+    def __init__(self, bin_dir, folder, port, max_connections=200):
         self.bin_dir = bin_dir
+        # By default the load tests' workers and pools, with room.
+        self.max_connections = max_connections
         self.data = Path(folder) / "data"
         self.folder = folder
         self.port = port
@@ -45,7 +47,7 @@ class PostgresServer:
 
     def start(self):
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
-        options += " -c max_connections=200"  # the load tests' workers and pools, with room
+        options += f" -c max_connections={self.max_connections}"
         self.pg_ctl("-o", options, "start")
 
     def stop(self):
@@ -56,7 +58,7 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server():
+def postgres_server(max_connections=200):
     """A fresh PostgreSQL server in a temporary folder, stopped and removed on exit.
 
     Needs the server binaries (Debian's postgresql package); see postgres_bin.
@@ -64,7 +66,7 @@ def postgres_server():
     with tempfile.TemporaryDirectory() as folder:
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres")
-        server = PostgresServer(postgres_bin(), folder, free_port())
+        server = PostgresServer(postgres_bin(), folder, free_port(), max_connections)
         initdb_options = ["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]
         server.run("initdb", "-D", str(server.data), *initdb_options)
         server.start()

@@ -4,10 +4,12 @@
 
 nginx (deploy/nginx.conf) on HTTP and HTTPS, with the certificate and key in STACK_TLS_CERT
 and STACK_TLS_KEY (paths), or else a self-signed certificate for 127.0.0.1 made at start,
-in front of two gunicorn hosts sharing one SECRET_KEY, on the database in DATABASE_URL
-(or else a throwaway PostgreSQL server on 127.0.0.1, removed on exit), after
-`flask db upgrade`. Ctrl-C or SIGTERM stops all of it. The tests start the same stack
-with `stack()`.
+in front of STACK_HOSTS gunicorn hosts (default 2) of WEB_CONCURRENCY workers each
+(default 2) sharing one SECRET_KEY, on the database in DATABASE_URL (or else a throwaway
+PostgreSQL server on 127.0.0.1 with STACK_PG_MAX_CONNECTIONS, default 100, removed on
+exit), after `flask db upgrade`. On PostgreSQL the hosts connect through PgBouncer
+(deploy/pgbouncer.ini, transaction pooling) and the migrations go around it. Ctrl-C or
+SIGTERM stops all of it. The tests start the same stack with `stack()`.
 
     .venv/bin/python -m deploy.stack --error-pages DIR
 
@@ -32,19 +34,27 @@ from deploy.nginx import (
     start_nginx,
     write_error_pages,
 )
+from deploy.pgbouncer import PgBouncer, is_postgres, pgbouncer_installed
 from deploy.postgres import postgres_bin, postgres_server
+
+# PgBouncer's connections to PostgreSQL: a few per PostgreSQL core keep it busy
+# (docs/several-hosts.md, "Capacity").
+SERVER_CONNECTIONS = 10
 
 
 class Stack:
     """nginx on http_url and https_url, in front of hosts (AppHost), all on 127.0.0.1."""
 
-    def __init__(self, folder, http_url, https_url, hosts, certificate, database_url):
+    def __init__(
+        self, folder, http_url, https_url, hosts, certificate, database_url, pgbouncer=None
+    ):
         self.folder = Path(folder)
         self.http_url = http_url
         self.https_url = https_url
         self.hosts = hosts
         self.certificate = certificate  # what an HTTPS client verifies (requests' verify=)
-        self.database_url = database_url
+        self.database_url = database_url  # the database itself, not through PgBouncer
+        self.pgbouncer = pgbouncer  # a PgBouncer the hosts connect through, or None
         self.nginx = None
 
     def access_log(self):
@@ -65,7 +75,8 @@ class Stack:
         return (self.folder / "logs" / "error.log").read_text()
 
     def processes(self):
-        return [self.nginx] + [host.process for host in self.hosts]
+        bouncer = [self.pgbouncer.process] if self.pgbouncer else []
+        return [self.nginx] + [host.process for host in self.hosts] + bouncer
 
 
 @contextmanager
@@ -79,14 +90,20 @@ def stack(
     secret_key=None,
     certificate=None,
     gunicorn_args=(),
+    pgbouncer=None,
+    server_connections=SERVER_CONNECTIONS,
     timeout=60,
 ):
     """The production topology on this machine: `flask db upgrade`, gunicorn hosts sharing
     one SECRET_KEY, and nginx (unprivileged, its own prefix) on HTTP and HTTPS.
 
+    On PostgreSQL, the hosts connect through PgBouncer (transaction pooling, at most
+    server_connections to PostgreSQL) when pgbouncer is true, or None and PgBouncer is
+    installed; `flask db upgrade` connects directly (MIGRATION_DATABASE_URL).
     certificate: (certificate, key) files to serve; by default a self-signed one for
     127.0.0.1, made in the stack's temporary folder. Free ports unless given. Yields a
-    Stack; on exit (or on an error while starting) stops nginx, then every host.
+    Stack; on exit (or on an error while starting) stops nginx, then every host, then
+    PgBouncer.
     """
     env = project_env(
         {
@@ -95,12 +112,24 @@ def stack(
             "WEB_CONCURRENCY": str(workers),
         }
     )
-    upgrade_database(env, timeout)
+    if pgbouncer is None:
+        pgbouncer = pgbouncer_installed()
+    pgbouncer = pgbouncer and is_postgres(database_url)
     with tempfile.TemporaryDirectory(prefix="hrllo-stack-") as folder, ExitStack() as running:
         # nginx's workers run as nobody when the master is root: they must read this folder.
         os.chmod(folder, 0o755)
         for sub in ("logs", "tmp", "errors"):
             Path(folder, sub).mkdir()
+        bouncer = None
+        if pgbouncer:
+            # Room for every worker, and for a reload's new workers beside the old ones.
+            clients = 2 * hosts * workers + 10
+            bouncer = PgBouncer(folder, database_url, free_port(), server_connections, clients)
+            env.update(DATABASE_URL=bouncer.url, MIGRATION_DATABASE_URL=database_url)
+        upgrade_database(env, timeout)
+        if bouncer:
+            running.callback(bouncer.stop)
+            bouncer.start(timeout)
         assets = publish_assets(Path(folder, "assets"))
         cert, key = certificate or self_signed_certificate(folder)
         write_error_pages(Path(folder, "errors"))
@@ -134,6 +163,7 @@ def stack(
             app_hosts,
             cert,
             database_url,
+            bouncer,
         )
         for host in app_hosts:
             running.callback(host.stop)
@@ -155,7 +185,21 @@ def main(argv=None):
     parser.add_argument(
         "--https-port", type=int, default=int(os.environ.get("STACK_HTTPS_PORT", 8443))
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per host")
+    parser.add_argument(
+        "--hosts", type=int, default=int(os.environ.get("STACK_HOSTS") or 2), help="gunicorn hosts"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 2),
+        help="gunicorn workers per host",
+    )
+    parser.add_argument(
+        "--pg-max-connections",
+        type=int,
+        default=int(os.environ.get("STACK_PG_MAX_CONNECTIONS") or 100),
+        help="max_connections of the throwaway PostgreSQL server",
+    )
     parser.add_argument("--error-pages", metavar="DIR", help="write the 413 page and exit")
     args = parser.parse_args(argv)
 
@@ -176,9 +220,16 @@ def main(argv=None):
     os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
     signal.signal(signal.SIGTERM, stop)
     parent = os.getppid()
+    if is_postgres(database_url or "postgresql://") and not pgbouncer_installed():
+        print(
+            "hrllo: no pgbouncer (apt-get install pgbouncer): the hosts connect to PostgreSQL"
+            " directly, one connection per worker",
+            file=sys.stderr,
+        )
     with ExitStack() as running_parts:
         if not database_url:
-            database_url = running_parts.enter_context(postgres_server()).url
+            server = postgres_server(max_connections=args.pg_max_connections)
+            database_url = running_parts.enter_context(server).url
         return serve_stack(args, database_url, given, parent)
 
 
@@ -189,6 +240,7 @@ def serve_stack(args, database_url, given, parent):
         database_url,
         http_port=args.http_port,
         https_port=args.https_port,
+        hosts=args.hosts,
         workers=args.workers,
         secret_key=os.environ.get("SECRET_KEY"),
         certificate=given if all(given) else None,
@@ -197,6 +249,12 @@ def serve_stack(args, database_url, given, parent):
         print(f"  nginx {running.nginx.pid}, prefix {running.folder}")
         for host in running.hosts:
             print(f"  gunicorn {host.process.pid} on {host.url}")
+        if running.pgbouncer:
+            bouncer = running.pgbouncer
+            print(
+                f"  pgbouncer {bouncer.process.pid} on 127.0.0.1:{bouncer.port}, transaction"
+                f" pooling, {bouncer.pool_size} connections to the database at most"
+            )
         print(f"  database {database_url}")
         if all(given):
             print(f"  certificate {running.certificate}. Ctrl-C stops all.")
@@ -210,6 +268,8 @@ def serve_stack(args, database_url, given, parent):
                 print("hrllo: nginx stopped; stopping the rest", file=sys.stderr)
                 return 1
             restart_stopped_hosts(running.hosts)
+            if running.pgbouncer and not running.pgbouncer.running():
+                restart_pgbouncer(running.pgbouncer)
             if os.getppid() != parent:  # whoever started us is gone (e.g. make was stopped)
                 return 1
 
@@ -229,6 +289,19 @@ def restart_stopped_hosts(hosts):
             continue
         print(f"hrllo: gunicorn {host.process.pid} on {host.url} is back", file=sys.stderr)
         sys.stderr.flush()
+
+
+def restart_pgbouncer(bouncer):
+    """Start PgBouncer again on its port, saying so on stderr: the workers' pools replace
+    the connections it closed (pool_pre_ping)."""
+    code = bouncer.process.returncode if bouncer.process else None
+    print(f"hrllo: pgbouncer stopped ({code}); starting it again", file=sys.stderr)
+    bouncer.process = None
+    try:
+        bouncer.start()
+    except RuntimeError as error:
+        print(f"hrllo: pgbouncer did not start: {error}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from logging.config import fileConfig
 
 import click
 from flask import current_app
+from sqlalchemy import engine_from_config, make_url, pool
 from sqlalchemy.exc import OperationalError
 
 from alembic import context
@@ -34,11 +35,26 @@ def get_engine_url():
         return str(get_engine().url).replace('%', '%%')
 
 
+def get_migration_url():
+    """MIGRATION_DATABASE_URL: the same database as DATABASE_URL, reached directly.
+
+    Behind a pooler in transaction mode (PgBouncer), the migration lock below, a session
+    lock, would be taken on one server connection and released on another. With the
+    app's driver: `postgres://` and `postgresql://` name one that is not installed.
+    """
+    url = os.environ.get('MIGRATION_DATABASE_URL')
+    if not url:
+        return None
+    url = make_url(url).set(drivername=get_engine().url.drivername)
+    return url.render_as_string(hide_password=False).replace('%', '%%')
+
+
 # add your model's MetaData object here
 # for 'autogenerate' support
 # from myapp import mymodel
 # target_metadata = mymodel.Base.metadata
-config.set_main_option('sqlalchemy.url', get_engine_url())
+MIGRATION_URL = get_migration_url()
+config.set_main_option('sqlalchemy.url', MIGRATION_URL or get_engine_url())
 target_db = current_app.extensions['migrate'].db
 
 # other values from the config, defined by the needs of env.py,
@@ -147,7 +163,14 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    connectable = get_engine()
+    if MIGRATION_URL:
+        # An engine of its own for this one run, as Alembic's own env.py makes.
+        connectable = engine_from_config(
+            config.get_section(config.config_ini_section, {}),
+            prefix='sqlalchemy.',
+            poolclass=pool.NullPool)
+    else:
+        connectable = get_engine()
 
     with locked_connection(connectable) as connection:
         context.configure(
