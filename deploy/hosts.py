@@ -61,10 +61,18 @@ def worker_pids(master_pid):
 
 def stop_process(process, timeout=15):
     """SIGTERM, then SIGKILL if it has not stopped in time; always reaped."""
-    if process.poll() is None:
+    stop_processes([process], timeout)
+
+
+def stop_processes(processes, timeout=15):
+    """stop_process for several at once: each gets SIGTERM, then they finish side by side."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
         try:
-            process.wait(timeout=timeout)
+            process.wait(timeout=max(0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -100,6 +108,12 @@ class AppHost:
 
     def start(self, timeout=30):
         """Returns once the app answers health_path and all its workers are up."""
+        self.launch()
+        self.wait_until_serving(timeout)
+
+    def launch(self):
+        """Starts gunicorn and returns at once: several hosts boot side by side, then
+        wait_until_serving."""
         with open(self.log_path, "a") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
                 [BIN / "gunicorn", "--config", PROJECT / "gunicorn.conf.py"]
@@ -109,6 +123,10 @@ class AppHost:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+
+    def wait_until_serving(self, timeout=30):
+        """Returns once the app answers health_path and all its workers are up; stops it
+        if it does not."""
         try:
             wait_until_serving(self, timeout)
         except BaseException:

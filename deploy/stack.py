@@ -26,7 +26,14 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from deploy.hosts import AppHost, free_port, project_env, stop_process, upgrade_database
+from deploy.hosts import (
+    AppHost,
+    free_port,
+    project_env,
+    stop_process,
+    stop_processes,
+    upgrade_database,
+)
 from deploy.nginx import (
     nginx_config,
     publish_assets,
@@ -165,12 +172,21 @@ def stack(
             database_url,
             bouncer,
         )
+        running.callback(stop_hosts, app_hosts)
+        for host in app_hosts:  # their workers boot side by side
+            host.launch()
         for host in app_hosts:
-            running.callback(host.stop)
-            host.start(timeout)
+            host.wait_until_serving(timeout)
         result.nginx = start_nginx(folder, config, timeout)
         running.callback(stop_process, result.nginx)
         yield result
+
+
+def stop_hosts(hosts):
+    """Every host at once: SIGTERM to each, then their workers finish side by side."""
+    stop_processes([host.process for host in hosts if host.process])
+    for host in hosts:
+        host.process = None
 
 
 def stop(signum, frame):
