@@ -122,10 +122,11 @@ main = Blueprint("main", __name__)
 def index():
     form = NameForm()
     if form.validate_on_submit():
-        user = User.query.filter_by(username=form.name.data).first()
-        known = user is not None
+        name = form.name.data
+        # Whether the name is known is all the view needs: it asks for the id only.
+        known = db.session.scalar(db.select(User.id).filter_by(username=name)) is not None
         if not known:
-            db.session.add(User(username=form.name.data))
+            db.session.add(User(username=name))
             try:
                 # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
                 db.session.commit()
@@ -135,7 +136,7 @@ def index():
                 db.session.rollback()
                 known = True
         session["known"] = known
-        session["name"] = form.name.data
+        session["name"] = name
         # 303 See Other: the browser loads the page with GET (post/redirect/get).
         return redirect(url_for("main.index"), code=303)
     return render_template(
