@@ -185,8 +185,8 @@ def create_app(test_config=None):
     migrate.init_app(app, db)
     bootstrap.init_app(app)
     moment.init_app(app)
+    security.init_app(app)  # headers, Secure cookie over HTTPS; before csrf: forms as text
     csrf.init_app(app)
-    security.init_app(app)  # security headers, Secure session cookie over HTTPS
     app.register_blueprint(main)
     health.init_app(app)  # /healthz
     backups.init_app(app)  # flask backup, flask restore
