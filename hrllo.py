@@ -155,6 +155,7 @@ ERROR_PAGES = {
     404: ("Not Found", "There is no page at this address."),
     413: ("Request Too Large", "That was more than this form ever sends, so nothing was saved."),
     500: ("Internal Server Error", "Something went wrong on our side and nothing was saved."),
+    503: ("Service Unavailable", "{reason}, so nothing was saved. Please try again later."),
 }
 
 
@@ -181,7 +182,7 @@ def create_app(test_config=None):
     settings.init_app(app)  # checks the settings; a generated SECRET_KEY if none is given
 
     db.init_app(app)
-    database.init_app(app)  # SQLite: WAL and the other pragmas a server needs
+    database.init_app(app)  # SQLite's pragmas; a full disk gets the 503 page
     migrate.init_app(app, db)
     bootstrap.init_app(app)
     moment.init_app(app)
