@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+import settings
+from hrllo import create_app
 from tests.support import csrf_token, stored_usernames
 
 NOT_UTF8 = "Your form could not be checked (it was not sent as UTF-8 text), so nothing was saved."
@@ -102,3 +104,54 @@ def test_what_a_visitor_types_is_stored_as_typed(client, token, database_url, ty
     response = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 303
     assert stored_usernames(database_url) == [typed]
+
+
+# --- A Host this site does not serve ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:443", "localhost.evil.example", "LOCALHOST", "localhost."],
+)
+def test_a_host_this_site_does_not_serve_is_refused(client, caplog, host):
+    caplog.set_level(logging.WARNING)
+    response = client.get("/", headers={"Host": host})
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == "This site does not answer for that host name.\n"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Refused a request from 127.0.0.1 for {host!a}, a host this site does not serve"
+    ]
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1:8443"])
+def test_this_machines_names_are_served_by_default(client, host):
+    assert client.get("/", headers={"Host": host}).status_code == 200
+
+
+def test_a_form_posted_under_another_host_with_its_own_referer_is_refused(app, database_url):
+    """Flask-WTF's Referer check compares with the Host the client sent: both can lie."""
+    client = app.test_client()
+    evil = {"base_url": "https://evil.example", "headers": {"Referer": "https://evil.example/"}}
+    token = csrf_token(client.get("/").get_data(as_text=True))  # on this site: localhost
+
+    response = client.post("/", data={"name": "Mallory", "csrf_token": token}, **evil)
+
+    assert response.status_code == 400
+    assert "does not answer for that host name" in response.get_data(as_text=True)
+    assert stored_usernames(database_url) == []
+
+
+def test_trusted_hosts_come_from_the_environment(database_url, monkeypatch):
+    monkeypatch.setenv("TRUSTED_HOSTS", "Example.com, www.example.com")
+    client = create_app(
+        {"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": database_url}
+    ).test_client()
+    assert client.get("/404", base_url="https://www.example.com").status_code == 404
+    assert client.get("/404", base_url="https://example.com").status_code == 404
+    assert client.get("/404", base_url="http://localhost").status_code == 400
+
+
+@pytest.mark.parametrize("value", ["https://example.com", "example.com:443", "example.com."])
+def test_trusted_hosts_are_names_only(value):
+    with pytest.raises(settings.ConfigurationError, match="TRUSTED_HOSTS names hosts"):
+        settings.from_environment({"TRUSTED_HOSTS": value})
