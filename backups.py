@@ -163,9 +163,14 @@ def sqlite_schema(file):
 POSTGRES_ENTRY = re.compile(r"^-- (?:Data for )?Name: (.*?); Type: (.*?); Schema: (.*?);", re.M)
 
 
+# The lines with which pg_dump's SQL (since PostgreSQL 17.6, 16.10, 15.14 ...) fences itself
+# against psql meta-commands; their key is random.
+PSQL_RESTRICT = re.compile(r"\\(un)?restrict \S+$")
+
+
 def postgres_schema(sql, schema="public"):
-    """Every object in pg_dump's SQL, by kind and name: its statements, without comments,
-    settings, and the name of the schema it was dumped from."""
+    """Every object in pg_dump's SQL, by kind and name: its statements, without comments
+    and the name of the schema it was dumped from."""
     objects = {}
     headers = list(POSTGRES_ENTRY.finditer(sql))
     for header, following in zip(headers, headers[1:] + [None], strict=True):
@@ -177,8 +182,8 @@ def postgres_schema(sql, schema="public"):
         body = sql[header.end() : following.start() if following else len(sql)]
         statements = [
             line
-            for line in body.splitlines()[1:]
-            if line.strip() and not line.startswith(("--", "\\", "SET ", "SELECT pg_catalog."))
+            for line in body.splitlines()[1:]  # after the rest of the header line
+            if line.strip() and not line.startswith("--") and not PSQL_RESTRICT.match(line)
         ]
         text_ = " ".join(" ".join(statements).replace(f"{schema}.", "public.").split())
         objects[f"{kind.lower()} {name}"] = text_
