@@ -102,7 +102,11 @@ def untrusted_host(error):
         request.remote_addr,
         request.headers.get("Host"),
     )
-    return "This site does not answer for that host name.\n", 400, {"Content-Type": "text/plain"}
+    return (
+        "This site does not answer for that host name.\n",
+        400,
+        {"Content-Type": "text/plain; charset=utf-8"},
+    )
 
 
 def init_app(app):
