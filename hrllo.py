@@ -156,6 +156,7 @@ ERROR_PAGES = {
     404: ("Not Found", "There is no page at this address."),
     413: ("Request Too Large", "That was more than this form ever sends, so nothing was saved."),
     500: ("Internal Server Error", "Something went wrong on our side and nothing was saved."),
+    503: ("Service Unavailable", "{reason}, so nothing was saved. Please try again later."),
 }
 
 
@@ -182,12 +183,12 @@ def create_app(test_config=None):
     settings.init_app(app)  # checks the settings; a generated SECRET_KEY if none is given
 
     db.init_app(app)
-    database.init_app(app)  # SQLite: WAL and the other pragmas a server needs
+    database.init_app(app)  # SQLite's pragmas; a full disk gets the 503 page
     migrate.init_app(app, db)
     bootstrap.init_app(app)
     moment.init_app(app)
+    security.init_app(app)  # headers, Secure cookie over HTTPS; before csrf: forms as text
     csrf.init_app(app)
-    security.init_app(app)  # security headers, Secure session cookie over HTTPS
     app.register_blueprint(main)
     health.init_app(app)  # /healthz
     backups.init_app(app)  # flask backup, flask restore
