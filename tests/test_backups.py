@@ -2,7 +2,6 @@
 restore FILE` into an empty database, and a file that is not this code's backup refused in
 one line, with nothing changed. On SQLite and on PostgreSQL."""
 
-import os
 import shutil
 import threading
 import time
@@ -13,21 +12,17 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from deploy.hosts import PROJECT, run_project_command
-from deploy.postgres import postgres_bin
 from hrllo import create_app, db
-from tests.support import Greeter, another_postgres_database, stored_usernames
+from tests.support import (
+    MIGRATIONS,
+    Greeter,
+    another_postgres_database,
+    run_command,
+    stored_usernames,
+)
 
-MIGRATIONS = PROJECT / "migrations"
-HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-
-
-@pytest.fixture(autouse=True)
-def postgres_client_programs(monkeypatch):
-    """The test server's own pg_dump and pg_restore first on the PATH (a pg_dump older than
-    the server refuses to dump it)."""
-    if postgres_bin():
-        monkeypatch.setenv("PATH", str(postgres_bin()), prepend=os.pathsep)
+HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
+pytestmark = pytest.mark.usefixtures("postgres_client_programs")
 
 
 @contextmanager
@@ -106,7 +101,7 @@ def test_a_backup_taken_while_names_arrive_restores_every_name_greeted_before_it
 
     with another_database(database_url, tmp_path) as fresh, app_on(fresh) as restored:
         restore = flask(restored, "restore", tmp_path / "site.backup")
-        current = run_project_command(
+        current = run_command(
             ["flask", "db", "current"], env={"DATABASE_URL": fresh, "SECRET_KEY": "test"}
         )
         restored_names = stored_usernames(fresh)
@@ -254,6 +249,98 @@ def test_a_bad_backup_is_refused_in_one_line_and_nothing_changes(
     status, output = flask(app, "restore", "--replace", file)  # even when told to replace
 
     assert (status, output) == (1, "Error: " + error.format(file=file, kind=kind) + "\n")
+    assert stored_usernames(database_url) == ["Ada"]
+    assert revisions(database_url) == [HEAD]
+
+
+# --- A backup whose schema is not the one its revision makes ------------------------------
+
+# What someone who had the file could add to it, in each database's SQL, and how the refusal
+# names it: objects the next visitor's name would set off, or that let duplicates in.
+TAMPERED = {
+    "a trigger that wipes every other user": (
+        {
+            "sqlite": [
+                "CREATE TRIGGER wipe AFTER INSERT ON users"
+                " BEGIN DELETE FROM users WHERE id <> NEW.id; END"
+            ],
+            "postgresql": [
+                "CREATE FUNCTION wipe() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN DELETE FROM users WHERE id <> NEW.id; RETURN NEW; END $$",
+                "CREATE TRIGGER wipe AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION wipe()",
+            ],
+        },
+        {
+            "sqlite": "it has a trigger wipe on users, which they do not make",
+            "postgresql": "it has a function wipe(), which they do not make;"
+            " it has a trigger users wipe, which they do not make",
+        },
+    ),
+    "the unique index made not unique": (
+        {
+            "sqlite": [
+                "DROP INDEX ix_users_username",
+                "CREATE INDEX ix_users_username ON users (username)",
+            ],
+            "postgresql": [
+                "DROP INDEX ix_users_username",
+                "CREATE INDEX ix_users_username ON users (username)",
+            ],
+        },
+        {
+            "sqlite": "its index ix_users_username on users is not as they make it",
+            "postgresql": "its index ix_users_username is not as they make it",
+        },
+    ),
+    "the unique index dropped": (
+        dict.fromkeys(["sqlite", "postgresql"], ["DROP INDEX ix_users_username"]),
+        {
+            "sqlite": "it has no index ix_users_username on users",
+            "postgresql": "it has no index ix_users_username",
+        },
+    ),
+    "a view": (
+        dict.fromkeys(
+            ["sqlite", "postgresql"], ["CREATE VIEW names AS SELECT username FROM users"]
+        ),
+        {
+            "sqlite": "it has a view names, which they do not make",
+            "postgresql": "it has a view names, which they do not make",
+        },
+    ),
+    "a column more": (
+        dict.fromkeys(["sqlite", "postgresql"], ["ALTER TABLE users ADD COLUMN admin BOOLEAN"]),
+        {
+            "sqlite": "its table users is not as they make it",
+            "postgresql": "its table users is not as they make it",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERED, ids=list(TAMPERED))
+def test_a_backup_with_a_schema_its_revision_does_not_make_is_refused(
+    app, greeter, database_url, tmp_path, tampering
+):
+    greeter.submit("Ada")
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    statements, refusal = TAMPERED[tampering]
+
+    def tamper(other):
+        upgrade(directory=MIGRATIONS)
+        with db.engine.begin() as conn:
+            for statement in statements[kind]:
+                conn.exec_driver_sql(statement)
+
+    file = backup_of(database_url, tmp_path / "tampered.backup", tmp_path, tamper)
+
+    status, output = flask(app, "restore", "--replace", file)
+
+    assert (status, output) == (
+        1,
+        f"Error: {file} is not as hrllo's migrations make a database at revision {HEAD}:"
+        f" {refusal[kind]}. Nothing was restored.\n",
+    )
     assert stored_usernames(database_url) == ["Ada"]
     assert revisions(database_url) == [HEAD]
 
