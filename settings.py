@@ -109,17 +109,23 @@ def instance_secret_key(instance_path):
 def init_app(app):
     """Check and complete app.config: the secret key, and a server database's pool."""
     config = app.config
-    if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() != "sqlite":
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "sqlite":
         # Hosts that each generated their own key would refuse each other's forms, silently.
         if not config["SECRET_KEY"]:
             raise ConfigurationError(MISSING_SECRET_KEY)
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        options = {
             **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
             # A connection the server closed (a restart) is replaced before use, not a 500.
             "pool_pre_ping": True,
             "pool_size": config["DATABASE_POOL_SIZE"],
             "max_overflow": config["DATABASE_MAX_OVERFLOW"],
         }
+        if url.get_driver_name() == "psycopg":
+            # No prepared statements: behind PgBouncer in transaction mode (before 1.21), the
+            # next transaction may run on a server connection that lacks them, or has another's.
+            options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = instance_secret_key(app.instance_path)
     if config["SECRET_KEY_FALLBACKS"]:

@@ -216,6 +216,7 @@ def test_the_pool_is_sized_from_the_environment(monkeypatch):
         "pool_pre_ping": True,
         "pool_size": 3,
         "max_overflow": 4,
+        "connect_args": {"prepare_threshold": None},  # PgBouncer's transaction pooling
     }
     with app.app_context():
         assert db.engine.pool.size() == 3
