@@ -1,15 +1,18 @@
 """Capacity through the stack: hosts x workers x server connections, against req/s and p99.
 
     .venv/bin/python -m bench.capacity [--seconds 5] [--connections 32] [--max-connections 20]
-        [--points 2x2x4,2x2x-,4x8x10,4x8x4,4x8x-]
+        [--points 2x2x4,2x2x-,4x8x10,4x8x4,4x8x-] [--greetings 400]
 
 Each point is HOSTSxWORKERSxSERVER_CONNECTIONS: `make stack`'s code (deploy.stack) with
 that many gunicorn hosts and workers each, through PgBouncer holding that many connections
 to PostgreSQL, or `-` for no PgBouncer (every worker its own connection). All on one
 throwaway PostgreSQL server of --max-connections. wrk (Debian's package) sends GET
 /healthz, one query on a pooled connection each, through nginx over HTTPS, from
---connections connections for --seconds. Prints a Markdown table: req/s, p50 and p99, and
-the answers that were not 200 (a worker without a connection answers 503).
+--connections connections for --seconds. Prints a Markdown table: req/s, p50 and p99,
+the CPU time PostgreSQL's processes spent per request, and the answers that were not 200
+(a worker without a connection answers 503). Then, at the last point through PgBouncer,
+visitors sending new names straight to the hosts (nginx would hold one address to 30 forms
+a second): greetings a second, and PostgreSQL's CPU time per greeting.
 """
 
 import argparse
@@ -18,11 +21,16 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.run import cpu_seconds
+from deploy.hosts import worker_pids
 from deploy.pgbouncer import pgbouncer_installed
 from deploy.postgres import postgres_bin, postgres_server
 from deploy.stack import stack
+from scripts.load import run_clients
 
 BENCH = Path(__file__).resolve().parent
 
@@ -43,10 +51,25 @@ def wrk(url, connections, seconds):
     return json.loads(match.group(1))
 
 
-def measure(server_url, point, connections, seconds):
+class PostgresCPU:
+    """The CPU time (user + system) the server's backends spend, from /proc."""
+
+    def __init__(self, server):
+        self.postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+
+    def __enter__(self):
+        self.before = cpu_seconds(worker_pids(self.postmaster))
+        return self
+
+    def __exit__(self, *exc):
+        after = cpu_seconds(worker_pids(self.postmaster))
+        self.seconds = sum(used - self.before.get(pid, 0) for pid, used in after.items())
+
+
+def measure(server, point, connections, seconds, greetings=0):
     hosts, workers, server_connections = point
     with stack(
-        server_url,
+        server.url,
         hosts=hosts,
         workers=workers,
         pgbouncer=server_connections is not None,
@@ -54,9 +77,36 @@ def measure(server_url, point, connections, seconds):
     ) as running:
         url = running.https_url + "/healthz"  # wrk does not check the certificate
         wrk(url, connections, 1)  # not counted: each worker opens its connection
-        result = wrk(url, connections, seconds)
-    result["rps"] = result["requests"] / result["seconds"]
+        with PostgresCPU(server) as postgres:
+            result = wrk(url, connections, seconds)
+        result["rps"] = result["requests"] / result["seconds"]
+        result["postgres_ms"] = 1000 * postgres.seconds / max(result["requests"], 1)
+        if greetings:
+            result["greetings"] = greet(server, running, greetings, seconds)
     return result
+
+
+def greet(server, running, count, seconds):
+    """count new names sent straight to the hosts, 4 visitors per host at once: greetings
+    a second, and PostgreSQL's CPU ms per greeting."""
+
+    def visitors(host):
+        return run_clients(
+            host.url, clients=4, seconds=seconds * 4, max_requests=count // len(running.hosts)
+        )
+
+    with PostgresCPU(server) as postgres, ThreadPoolExecutor(len(running.hosts)) as pool:
+        started = time.monotonic()
+        outcomes = list(pool.map(visitors, running.hosts))
+        elapsed = time.monotonic() - started
+    greeted = sum(statuses["greeted"] for statuses, _ in outcomes)
+    failed = sum(sum(statuses.values()) for statuses, _ in outcomes) - greeted
+    return {
+        "greeted": greeted,
+        "failed": failed,
+        "per_second": greeted / elapsed,
+        "postgres_ms": 1000 * postgres.seconds / max(greeted, 1),
+    }
 
 
 def main(argv=None):
@@ -65,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--connections", type=int, default=32, help="wrk's, through nginx")
     parser.add_argument("--max-connections", type=int, default=20, help="PostgreSQL's")
     parser.add_argument("--points", default="2x2x4,2x2x-,4x8x10,4x8x4,4x8x-")
+    parser.add_argument("--greetings", type=int, default=400, help="new names sent, in all")
     args = parser.parse_args(argv)
     if not (shutil.which("wrk") and postgres_bin() and pgbouncer_installed()):
         parser.error(
@@ -76,12 +127,16 @@ def main(argv=None):
     print(f"`{command}`: GET /healthz through nginx, wrk -c{args.connections} -d{args.seconds}s,")
     print(f"PostgreSQL max_connections={args.max_connections}")
     print()
-    print("| hosts x workers | to PostgreSQL | req/s | p50 ms | p99 ms | not 200 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    columns = ["hosts x workers", "to PostgreSQL", "req/s", "p50 ms", "p99 ms"]
+    columns += ["PostgreSQL CPU ms per request", "not 200"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    last_pooled = max(i for i, point in enumerate(points) if point[2] is not None)
     with postgres_server(max_connections=args.max_connections) as server:
-        for point in points:
+        for i, point in enumerate(points):
             hosts, workers, server_connections = point
-            result = measure(server.url, point, args.connections, args.seconds)
+            greetings = args.greetings if i == last_pooled else 0
+            result = measure(server, point, args.connections, args.seconds, greetings)
             failed = {code: n for code, n in result["statuses"].items() if code != "200"}
             failed = ", ".join(f"{n} x {code}" for code, n in failed.items()) or "0"
             if result["socket_errors"]:
@@ -93,9 +148,21 @@ def main(argv=None):
             )
             print(
                 f"| {hosts} x {workers} | {route} | {result['rps']:,.0f} |"
-                f" {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {failed} |",
+                f" {result['p50_ms']:.1f} | {result['p99_ms']:.1f} |"
+                f" {result['postgres_ms']:.2f} | {failed} |",
                 flush=True,
             )
+            if greetings:
+                greeted = result["greetings"]
+    hosts, workers, server_connections = points[last_pooled]
+    print()
+    print(
+        f"Greetings (new names, straight to the {hosts} x {workers} hosts through PgBouncer"
+        f" with {server_connections} connections):"
+        f" {greeted['greeted']} in all, {greeted['failed']} failed,"
+        f" {greeted['per_second']:.0f} a second,"
+        f" PostgreSQL CPU {greeted['postgres_ms']:.2f} ms each"
+    )
     return 0
 
 
