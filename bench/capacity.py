@@ -51,19 +51,27 @@ def wrk(url, connections, seconds):
     return json.loads(match.group(1))
 
 
-class PostgresCPU:
-    """The CPU time (user + system) the server's backends spend, from /proc."""
+class CPU:
+    """The CPU time (user + system) the children of these processes spend, from /proc:
+    PostgreSQL's backends, gunicorn's workers."""
 
-    def __init__(self, server):
-        self.postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    def __init__(self, parents):
+        self.parents = parents
+
+    def pids(self):
+        return [pid for parent in self.parents for pid in worker_pids(parent)]
 
     def __enter__(self):
-        self.before = cpu_seconds(worker_pids(self.postmaster))
+        self.before = cpu_seconds(self.pids())
         return self
 
     def __exit__(self, *exc):
-        after = cpu_seconds(worker_pids(self.postmaster))
+        after = cpu_seconds(self.pids())
         self.seconds = sum(used - self.before.get(pid, 0) for pid, used in after.items())
+
+
+def postgres_cpu(server):
+    return CPU([int((server.data / "postmaster.pid").read_text().split()[0])])
 
 
 def measure(server, point, connections, seconds, greetings=0):
@@ -77,7 +85,7 @@ def measure(server, point, connections, seconds, greetings=0):
     ) as running:
         url = running.https_url + "/healthz"  # wrk does not check the certificate
         wrk(url, connections, 1)  # not counted: each worker opens its connection
-        with PostgresCPU(server) as postgres:
+        with postgres_cpu(server) as postgres:
             result = wrk(url, connections, seconds)
         result["rps"] = result["requests"] / result["seconds"]
         result["postgres_ms"] = 1000 * postgres.seconds / max(result["requests"], 1)
@@ -88,14 +96,15 @@ def measure(server, point, connections, seconds, greetings=0):
 
 def greet(server, running, count, seconds):
     """count new names sent straight to the hosts, 4 visitors per host at once: greetings
-    a second, and PostgreSQL's CPU ms per greeting."""
+    a second, and the CPU ms per greeting of PostgreSQL and of the gunicorn workers."""
 
     def visitors(host):
         return run_clients(
             host.url, clients=4, seconds=seconds * 4, max_requests=count // len(running.hosts)
         )
 
-    with PostgresCPU(server) as postgres, ThreadPoolExecutor(len(running.hosts)) as pool:
+    workers = CPU([host.process.pid for host in running.hosts])
+    with postgres_cpu(server) as postgres, workers, ThreadPoolExecutor(len(running.hosts)) as pool:
         started = time.monotonic()
         outcomes = list(pool.map(visitors, running.hosts))
         elapsed = time.monotonic() - started
@@ -106,6 +115,7 @@ def greet(server, running, count, seconds):
         "failed": failed,
         "per_second": greeted / elapsed,
         "postgres_ms": 1000 * postgres.seconds / max(greeted, 1),
+        "workers_ms": 1000 * workers.seconds / max(greeted, 1),
     }
 
 
@@ -161,7 +171,9 @@ def main(argv=None):
         f" with {server_connections} connections):"
         f" {greeted['greeted']} in all, {greeted['failed']} failed,"
         f" {greeted['per_second']:.0f} a second,"
-        f" PostgreSQL CPU {greeted['postgres_ms']:.2f} ms each"
+        f" CPU per greeting: PostgreSQL {greeted['postgres_ms']:.2f} ms,"
+        f" gunicorn's workers {greeted['workers_ms']:.1f} ms (a greeting is 3 requests:"
+        " the page, the form, the page again)"
     )
     return 0
 

@@ -45,7 +45,7 @@ from deploy.pgbouncer import PgBouncer, is_postgres, pgbouncer_installed
 from deploy.postgres import postgres_bin, postgres_server
 
 # PgBouncer's connections to PostgreSQL: a few per PostgreSQL core keep it busy
-# (docs/several-hosts.md, "Capacity").
+# (docs/several-hosts.md, "Sizing it").
 SERVER_CONNECTIONS = 10
 
 
