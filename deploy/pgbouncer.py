@@ -54,6 +54,11 @@ def pgbouncer_config(
     return config
 
 
+def quoted(value):
+    """A name or password as auth_file has it: in double quotes, a quote inside doubled."""
+    return '"' + value.replace('"', '""') + '"'
+
+
 class PgBouncer:
     """PgBouncer on a free port of 127.0.0.1 in front of the PostgreSQL server of
     database_url, its files (configuration, password file, log) in folder.
@@ -77,7 +82,7 @@ class PgBouncer:
         self.log_file = self.folder / "logs" / "pgbouncer.log"
         auth_file = self.folder / "pgbouncer-users.txt"
         self.log_file.parent.mkdir(exist_ok=True)
-        auth_file.write_text(f'"{self.user}" "{password}"\n')
+        auth_file.write_text(f"{quoted(self.user)} {quoted(password)}\n")
         auth_file.chmod(0o600)
         self.config_file.write_text(
             pgbouncer_config(
