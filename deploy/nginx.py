@@ -31,14 +31,19 @@ def nginx_config(
     brotli=None,
     static_folders=None,
     server_name="127.0.0.1",
+    listen_host="127.0.0.1",
 ):
-    """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed."""
+    """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed.
+
+    listen_host: where nginx listens; a container's nginx listens on every address
+    ("0.0.0.0"), and its ports are published on the host's loopback only.
+    """
     import hrllo  # see the_app
 
     folders = static_folders or asset_folders()
     values = {
-        "HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+        "HTTP_LISTEN": f"{listen_host}:{http_port}",
+        "HTTPS_LISTEN": f"{listen_host}:{https_port}",
         "SERVER_NAME": server_name,
         "HTTPS_PORT": str(https_port),
         "CONTENT_SECURITY_POLICY": hrllo.CONTENT_SECURITY_POLICY,
