@@ -1,11 +1,13 @@
 """compose.yaml's front job: what nginx serves, written into the volume nginx reads.
 
+    TRUSTED_HOSTS=example.com,www.example.com \\
     python -m deploy.containers.front /srv/front --http-port 80 --https-port 443 \\
-        --server-name example.com --app-server hrllo-1:8000 --app-server hrllo-2:8000 \\
+        --app-server hrllo-1:8000 --app-server hrllo-2:8000 \\
         --certificate /run/secrets/tls_certificate --certificate-key /run/secrets/tls_key
 
 It runs in the app's image, so nginx gets deploy/nginx.conf filled in by the function
-`make stack` uses (deploy.nginx.nginx_config), with this image's own assets and 413 page.
+`make stack` uses (deploy.nginx.nginx_config), with this image's own assets and 413 page,
+answering for the app's TRUSTED_HOSTS (plain HTTP redirects to the first).
 Each run writes a new release folder, then points FOLDER/current at it in one step: an
 nginx starting meanwhile reads one whole release. Older releases are removed. nginx runs
 with FOLDER as its prefix (-p), and its two logs go to the container's output.
@@ -67,7 +69,6 @@ def main(argv=None):
     parser.add_argument("folder", type=Path)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--https-port", type=int, required=True)
-    parser.add_argument("--server-name", required=True, help="the site's name, for redirects")
     parser.add_argument("--app-server", action="append", required=True, metavar="HOST:PORT")
     parser.add_argument("--certificate", required=True, help="path in nginx's container")
     parser.add_argument("--certificate-key", required=True, help="path in nginx's container")
@@ -79,7 +80,6 @@ def main(argv=None):
         args.folder,
         http_port=args.http_port,
         https_port=args.https_port,
-        server_name=args.server_name,
         app_servers=args.app_server,
         certificate=args.certificate,
         certificate_key=args.certificate_key,
