@@ -119,13 +119,14 @@ class Topology(Compose):
 
     def leftovers(self):
         """What podman still holds of this project: containers, pods, volumes, networks."""
-        found = []
-        for listing in (["ps", "--all"], ["pod", "ps"], ["volume", "ls"], ["network", "ls"]):
-            names = run(
-                ["podman", *listing, "--format", "{{.Names}}" if "ps" in listing else "{{.Name}}"]
-            ).stdout.split()
-            found += [name for name in names if name.startswith(self.project)]
-        return found
+        listings = [
+            ["ps", "--all", "--format", "{{.Names}}"],
+            ["pod", "ps", "--format", "{{.Name}}"],
+            ["volume", "ls", "--format", "{{.Name}}"],
+            ["network", "ls", "--format", "{{.Name}}"],
+        ]
+        names = [run(["podman", *listing]).stdout.split() for listing in listings]
+        return [name for listed in names for name in listed if name.startswith(self.project)]
 
 
 @pytest.fixture(scope="module")
