@@ -27,8 +27,8 @@ ENGINE = ("podman", "podman-compose", "mmdebstrap")
 require(
     all(shutil.which(program) for program in ENGINE),
     "no container engine (podman, podman-compose and mmdebstrap)",
-    "apt-get install podman podman-compose runc mmdebstrap"
-    " golang-github-containernetworking-plugin-dnsname (docs/containers.md)",
+    "apt-get install podman podman-compose runc containernetworking-plugins"
+    " golang-github-containernetworking-plugin-dnsname mmdebstrap (docs/containers.md)",
     "HRLLO_REQUIRE_CONTAINERS",
 )
 
