@@ -317,6 +317,8 @@ def restart_pgbouncer(bouncer):
         bouncer.start()
     except RuntimeError as error:
         print(f"hrllo: pgbouncer did not start: {error}", file=sys.stderr)
+    else:
+        print(f"hrllo: pgbouncer {bouncer.process.pid} is back", file=sys.stderr)
     sys.stderr.flush()
 
 

@@ -7,8 +7,10 @@ deploy/pgbouncer.ini) 4 hosts x 8 workers serve on max_connections=20, PgBouncer
 restart under visitors, and `flask db upgrade`, which goes around it, still takes turns.
 """
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -211,40 +213,50 @@ def test_workers_taking_turns_on_one_server_connection_greet_every_visitor(small
     assert report["rows_missing"] == [] and report["rows_duplicated"] == []
 
 
-def test_make_stack_grows_from_the_environment_and_stops_pgbouncer_too():
+def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again(tmp_path):
     env = {"STACK_HOSTS": "3", "WEB_CONCURRENCY": "1", "STACK_PG_MAX_CONNECTIONS": "10"}
     http_port, https_port = free_port(), free_port()
     command = [BIN / "python", "-m", "deploy.stack", "--http-port", str(http_port)]
     command += ["--https-port", str(https_port)]
-    with subprocess.Popen(
-        command,
-        cwd=PROJECT,
-        env=project_env({**env, "DATABASE_URL": None}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as process:
+    stderr = tmp_path / "stderr"
+    with (
+        stderr.open("w") as errors,
+        subprocess.Popen(
+            command,
+            cwd=PROJECT,
+            env=project_env({**env, "DATABASE_URL": None}),
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        ) as process,
+    ):
         try:
             printed = ""
             while "Ctrl-C" not in printed and process.poll() is None:
                 printed += process.stdout.readline()
             hosts = [int(pid) for pid in re.findall(r"gunicorn (\d+) on", printed)]
             workers = [len(worker_pids(pid)) for pid in hosts]
-            bouncer = int(re.search(r"pgbouncer (\d+) on", printed).group(1))
             database = re.search(r"\n  database (\S+)", printed).group(1)
             certificate = re.search(r"certificate (\S+?)\.? ", printed).group(1)
             engine = create_engine(database)
             with engine.connect() as conn:
                 max_connections = conn.execute(text("SHOW max_connections")).scalar()
             engine.dispose()
+
+            os.kill(int(re.search(r"pgbouncer (\d+) on", printed).group(1)), signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while not (back := re.search(r"pgbouncer (\d+) is back", stderr.read_text())):
+                assert time.monotonic() < deadline, stderr.read_text()
+                time.sleep(0.2)
             url = f"https://127.0.0.1:{https_port}/healthz"
-            page = requests.get(url, verify=certificate, timeout=10)
+            while requests.get(url, verify=certificate, timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, stderr.read_text()
+                time.sleep(0.2)
         finally:
             stop_process(process, timeout=30)
 
     assert (workers, max_connections) == ([1, 1, 1], "10"), printed
-    assert page.status_code == 200
-    assert not Path(f"/proc/{bouncer}").exists()  # stopped with the rest
+    assert not Path(f"/proc/{back.group(1)}").exists()  # stopped with the rest
 
 
 # --- Migrations go around PgBouncer ------------------------------------------------------------
