@@ -246,11 +246,11 @@ def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again
             os.kill(int(re.search(r"pgbouncer (\d+) on", printed).group(1)), signal.SIGKILL)
             deadline = time.monotonic() + 15
             while not (back := re.search(r"pgbouncer (\d+) is back", stderr.read_text())):
-                assert time.monotonic() < deadline, stderr.read_text()
+                assert time.monotonic() < deadline, "not started again: " + stderr.read_text()
                 time.sleep(0.2)
             url = f"https://127.0.0.1:{https_port}/healthz"
             while requests.get(url, verify=certificate, timeout=10).status_code != 200:
-                assert time.monotonic() < deadline, stderr.read_text()
+                assert time.monotonic() < deadline, "/healthz not 200: " + stderr.read_text()
                 time.sleep(0.2)
         finally:
             stop_process(process, timeout=30)
