@@ -81,9 +81,10 @@ def visitors_sending_new_names(front, seconds=20):
     )
 
 
-def health_checks(front, count=64, at_once=32):
+def health_checks(front, count=256, at_once=32):
     """The statuses of count /healthz requests through nginx, 32 at a time: enough for
-    every worker of every host to take some, each a query on its database connection."""
+    (nearly) every worker of every host to take some, each a query on its database
+    connection (which worker takes a request is up to the kernel)."""
 
     def status(_):
         url = front.https_url + "/healthz"
