@@ -242,14 +242,17 @@ def main(argv=None):
             " directly, one connection per worker",
             file=sys.stderr,
         )
+    server_connections = SERVER_CONNECTIONS
     with ExitStack() as running_parts:
         if not database_url:
             server = postgres_server(max_connections=args.pg_max_connections)
             database_url = running_parts.enter_context(server).url
-        return serve_stack(args, database_url, given, parent)
+            # Half its connections at most: the rest for migrations, psql and backups.
+            server_connections = min(SERVER_CONNECTIONS, max(1, args.pg_max_connections // 2))
+        return serve_stack(args, database_url, given, parent, server_connections)
 
 
-def serve_stack(args, database_url, given, parent):
+def serve_stack(args, database_url, given, parent, server_connections=SERVER_CONNECTIONS):
     """Run the stack in the foreground until a signal, or until nginx stops; a gunicorn host
     that stops is started again (nginx sends its visitors to the other host meanwhile)."""
     with stack(
@@ -260,6 +263,7 @@ def serve_stack(args, database_url, given, parent):
         workers=args.workers,
         secret_key=os.environ.get("SECRET_KEY"),
         certificate=given if all(given) else None,
+        server_connections=server_connections,
     ) as running:
         print(f"hrllo: {running.https_url}/  (and {running.http_url}/, redirected to it)")
         print(f"  nginx {running.nginx.pid}, prefix {running.folder}")

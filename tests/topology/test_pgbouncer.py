@@ -235,6 +235,7 @@ def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again
             printed = ""
             while "Ctrl-C" not in printed and process.poll() is None:
                 printed += process.stdout.readline()
+            assert "pgbouncer" in printed, stderr.read_text()
             hosts = [int(pid) for pid in re.findall(r"gunicorn (\d+) on", printed)]
             workers = [len(worker_pids(pid)) for pid in hosts]
             database = re.search(r"\n  database (\S+)", printed).group(1)
@@ -245,7 +246,7 @@ def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again
             engine.dispose()
 
             os.kill(int(re.search(r"pgbouncer (\d+) on", printed).group(1)), signal.SIGKILL)
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30
             while not (back := re.search(r"pgbouncer (\d+) is back", stderr.read_text())):
                 assert time.monotonic() < deadline, "not started again: " + stderr.read_text()
                 time.sleep(0.2)
@@ -257,6 +258,7 @@ def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again
             stop_process(process, timeout=30)
 
     assert (workers, max_connections) == ([1, 1, 1], "10"), printed
+    assert "5 connections to the database at most" in printed  # half of max_connections
     assert not Path(f"/proc/{back.group(1)}").exists()  # stopped with the rest
 
 
