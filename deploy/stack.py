@@ -6,8 +6,9 @@ nginx (deploy/nginx.conf) on HTTP and HTTPS, with the certificate and key in STA
 and STACK_TLS_KEY (paths), or else a self-signed certificate for 127.0.0.1 made at start,
 in front of two gunicorn hosts sharing one SECRET_KEY, on the database in DATABASE_URL
 (or else a throwaway PostgreSQL server on 127.0.0.1, removed on exit), after
-`flask db upgrade`. Ctrl-C or SIGTERM stops all of it. The tests start the same stack
-with `stack()`.
+`flask db upgrade`. It prints each host's /metrics address and the log files to follow
+(nginx's, and each host's). Ctrl-C or SIGTERM stops all of it. The tests start the same
+stack with `stack()`.
 
     .venv/bin/python -m deploy.stack --error-pages DIR
 
@@ -63,6 +64,11 @@ class Stack:
 
     def error_log(self):
         return (self.folder / "logs" / "error.log").read_text()
+
+    def log_paths(self):
+        """nginx's access and error logs, then each host's (gunicorn's and the app's lines)."""
+        logs = self.folder / "logs"
+        return [logs / "access.log", logs / "error.log", *(host.log_path for host in self.hosts)]
 
     def processes(self):
         return [self.nginx] + [host.process for host in self.hosts]
@@ -197,6 +203,8 @@ def serve_stack(args, database_url, given, parent):
         print(f"  nginx {running.nginx.pid}, prefix {running.folder}")
         for host in running.hosts:
             print(f"  gunicorn {host.process.pid} on {host.url}")
+        print("  metrics:", *(f"{host.url}/metrics" for host in running.hosts))
+        print("  logs (docs/operations.md): tail -F", *running.log_paths())
         print(f"  database {database_url}")
         if all(given):
             print(f"  certificate {running.certificate}. Ctrl-C stops all.")
