@@ -81,11 +81,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	touch $@ $(VENV)/.runtime
 
 # Running needs only moment.js; the tests add Lighthouse and axe-core (devDependencies).
+NEED_NPM = @command -v npm >/dev/null || { echo "make: npm is missing: install Node.js with npm (Debian: apt-get install npm); it brings moment.js, which shows each visitor's local time" >&2; exit 1; }
+
 node_modules/.runtime: package.json package-lock.json
+	$(NEED_NPM)
 	npm ci --omit=dev --no-audit --no-fund
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	$(NEED_NPM)
 	npm ci --no-audit --no-fund
 	touch $@ node_modules/.runtime
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
+import security
 from deploy.hosts import PROJECT, port_is_open, stop_process
 
 NGINX = os.environ.get("HRLLO_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
@@ -33,15 +34,13 @@ def nginx_config(
     server_name="127.0.0.1",
 ):
     """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed."""
-    import hrllo  # see the_app
-
     folders = static_folders or asset_folders()
     values = {
         "HTTP_LISTEN": f"127.0.0.1:{http_port}",
         "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
         "SERVER_NAME": server_name,
         "HTTPS_PORT": str(https_port),
-        "CONTENT_SECURITY_POLICY": hrllo.CONTENT_SECURITY_POLICY,
+        "CONTENT_SECURITY_POLICY": security.CONTENT_SECURITY_POLICY,
         "APP_SERVERS": "\n        ".join(
             f"server {address} max_fails=1 fail_timeout=3s;" for address in app_servers
         ),

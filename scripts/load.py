@@ -28,14 +28,14 @@ from collections import Counter
 import requests
 from sqlalchemy import create_engine, text
 
-import hrllo
+import settings
 from deploy.hosts import serve
 from scripts.visitor import GREETED, submit, visitor
 
 
 def stored_usernames(database_url):
     """Every username in the database, through a connection of its own (committed rows only)."""
-    engine = create_engine(hrllo.database_url(database_url))
+    engine = create_engine(settings.database_url(database_url))
     try:
         with engine.connect() as conn:
             return [row[0] for row in conn.execute(text("SELECT username FROM users"))]

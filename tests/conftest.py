@@ -3,10 +3,11 @@ import os
 import pytest
 from flask_migrate import upgrade
 
-from deploy.hosts import PROJECT
+# The one piece of deploy/ the app's tests use: the throwaway PostgreSQL server that `make stack`
+# starts too, so that there is one way to start it.
 from deploy.postgres import postgres_bin, postgres_server
 from hrllo import create_app, db
-from tests.support import Greeter, empty_postgres_database, require
+from tests.support import MIGRATIONS, Greeter, empty_postgres_database, require
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,14 @@ def postgres_server_url():
     )
     with postgres_server() as server:
         yield server.url
+
+
+@pytest.fixture
+def postgres_client_programs(monkeypatch):
+    """The test server's own pg_dump and pg_restore first on the PATH (a pg_dump older than
+    the server refuses to dump it)."""
+    if postgres_bin():
+        monkeypatch.setenv("PATH", str(postgres_bin()), prepend=os.pathsep)
 
 
 @pytest.fixture
@@ -51,7 +60,7 @@ def app(database_url):
         }
     )
     with app.app_context():
-        upgrade(directory=str(PROJECT / "migrations"))
+        upgrade(directory=MIGRATIONS)
     yield app
     with app.app_context():
         db.engine.dispose()

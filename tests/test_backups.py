@@ -2,7 +2,6 @@
 restore FILE` into an empty database, and a file that is not this code's backup refused in
 one line, with nothing changed. On SQLite and on PostgreSQL."""
 
-import os
 import shutil
 import threading
 import time
@@ -13,21 +12,17 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from deploy.hosts import PROJECT, run_project_command
-from deploy.postgres import postgres_bin
 from hrllo import create_app, db
-from tests.support import Greeter, another_postgres_database, stored_usernames
+from tests.support import (
+    MIGRATIONS,
+    Greeter,
+    another_postgres_database,
+    run_command,
+    stored_usernames,
+)
 
-MIGRATIONS = PROJECT / "migrations"
-HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-
-
-@pytest.fixture(autouse=True)
-def postgres_client_programs(monkeypatch):
-    """The test server's own pg_dump and pg_restore first on the PATH (a pg_dump older than
-    the server refuses to dump it)."""
-    if postgres_bin():
-        monkeypatch.setenv("PATH", str(postgres_bin()), prepend=os.pathsep)
+HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
+pytestmark = pytest.mark.usefixtures("postgres_client_programs")
 
 
 @contextmanager
@@ -106,7 +101,7 @@ def test_a_backup_taken_while_names_arrive_restores_every_name_greeted_before_it
 
     with another_database(database_url, tmp_path) as fresh, app_on(fresh) as restored:
         restore = flask(restored, "restore", tmp_path / "site.backup")
-        current = run_project_command(
+        current = run_command(
             ["flask", "db", "current"], env={"DATABASE_URL": fresh, "SECRET_KEY": "test"}
         )
         restored_names = stored_usernames(fresh)

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -10,8 +11,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
+import assets
 import hrllo
-from hrllo import create_app, database_url, db, instance_secret_key
+from hrllo import create_app, db
+from settings import ConfigurationError, database_url, instance_secret_key
 
 
 def test_default_database_is_data_sqlite_next_to_hrllo(monkeypatch):
@@ -45,9 +48,7 @@ def test_secret_key_is_generated_once_and_private(tmp_path):
 
 
 def test_workers_starting_at_once_agree_on_the_secret_key(tmp_path):
-    code = (
-        "import sys; from hrllo import instance_secret_key; print(instance_secret_key(sys.argv[1]))"
-    )
+    code = "import sys, settings; print(settings.instance_secret_key(sys.argv[1]))"
     instance = str(tmp_path / "instance")
     workers = [
         subprocess.Popen(
@@ -89,10 +90,18 @@ def test_other_sqlite_engines_in_the_process_are_left_alone(tmp_path):
 
 
 def test_missing_moment_js_is_logged_at_start(monkeypatch, tmp_path, caplog):
-    monkeypatch.setattr(hrllo, "MOMENT_JS_DIR", str(tmp_path))
+    monkeypatch.setattr(assets, "MOMENT_JS_DIR", str(tmp_path))
     with caplog.at_level(logging.ERROR):
         create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert "moment.js is missing" in caplog.text and "npm ci" in caplog.text
+
+
+def test_without_moment_js_the_page_tells_the_time_in_a_sentence(monkeypatch, tmp_path):
+    monkeypatch.setattr(assets, "MOMENT_JS_DIR", str(tmp_path))
+    app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert re.search(r"The server's date and time is \w+ \d+, \d{4} \d\d:\d\d UTC\.", page)
+    assert "moment.min.js" not in page and "flask-moment" not in page
 
 
 def test_health_check_says_503_when_the_database_is_unreachable(tmp_path):
@@ -118,5 +127,5 @@ def test_a_user_with_a_role_that_does_not_exist_is_refused(app):
 
 def test_a_pool_size_that_is_not_a_number_is_refused_with_its_name(monkeypatch):
     monkeypatch.setenv("DATABASE_POOL_SIZE", "lots")
-    with pytest.raises(hrllo.ConfigurationError, match="DATABASE_POOL_SIZE must be a whole number"):
+    with pytest.raises(ConfigurationError, match="DATABASE_POOL_SIZE must be a whole number"):
         create_app()

@@ -2,10 +2,9 @@
 
 from sqlalchemy import create_engine, event, text
 
-import hrllo
 from hrllo import User, db
-from scripts.visitor import form_field
-from tests.support import Greeter, stored_usernames
+from settings import database_url as sqlalchemy_url
+from tests.support import Greeter, form_field, stored_usernames
 
 
 def test_first_visit_greets_a_stranger_and_asks_for_a_name(greeter):
@@ -47,7 +46,7 @@ def test_name_stored_by_another_browser_just_after_the_lookup(app, greeter, data
     through SQLAlchemy's own event hook: this request's insert is then refused by the
     unique index, and the visitor is greeted as known.
     """
-    other_browser = create_engine(hrllo.database_url(database_url))
+    other_browser = create_engine(sqlalchemy_url(database_url))
     lookups = []
 
     def store_it_first(conn, cursor, statement, parameters, context, executemany):

@@ -6,10 +6,8 @@ import sqlite3
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
-from deploy.hosts import PROJECT, run_project_command
 from hrllo import db
-
-MIGRATIONS = str(PROJECT / "migrations")
+from tests.support import MIGRATIONS, PROJECT, run_command
 
 
 def schema(app):
@@ -32,7 +30,7 @@ def test_upgrade_builds_both_tables_and_the_unique_username_index(app):
 
 def test_migrations_are_in_step_with_the_models(app, database_url):
     env = {"DATABASE_URL": database_url, "SECRET_KEY": "test"}  # a server database needs one
-    result = run_project_command(["flask", "db", "check"], env=env)
+    result = run_command(["flask", "db", "check"], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No new upgrade operations detected" in result.stdout
 
@@ -64,7 +62,7 @@ APP_WITH_A_CHANGED_MODEL = (
 
 
 def flask(folder, *args, database, app="hrllo"):
-    result = run_project_command(
+    result = run_command(
         ["flask", "--app", app, *args],
         cwd=folder,
         env={"DATABASE_URL": "sqlite:///" + str(database), "PYTHONPATH": str(PROJECT)},
@@ -92,7 +90,7 @@ def migrate(folder, app_source, message, database):
 
 
 def test_changing_a_model_migrates_upgrades_and_downgrades(tmp_path):
-    shutil.copytree(PROJECT / "migrations", tmp_path / "migrations")
+    shutil.copytree(MIGRATIONS, tmp_path / "migrations")
     database = tmp_path / "data.sqlite"
     flask(tmp_path, "db", "upgrade", database=database)
 

@@ -5,11 +5,9 @@ import unicodedata
 import pytest
 from flask_migrate import downgrade, upgrade
 
-from deploy.hosts import PROJECT
 from hrllo import Role, User, db
-from tests.support import Greeter, stored_usernames
+from tests.support import MIGRATIONS, Greeter, stored_usernames
 
-MIGRATIONS = str(PROJECT / "migrations")
 WALES = "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"  # 🏴 + tags
 
 

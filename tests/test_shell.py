@@ -1,10 +1,12 @@
-"""The reference text's shell sessions, typed as a user types them."""
+"""The shell sessions of *Flask Web Development*, chapter 5 ("Database Use in Python Shell"),
+typed as a user types them."""
 
 import re
 
-from deploy.hosts import PROJECT, run_project_command
+from tests.support import PROJECT, run_command
 
-# Session (5) from db.create_all() on, and (10)'s query: the same in both shells.
+# The chapter's session from db.create_all() on, and its query of a role's users: the same in
+# both shells.
 OBSERVERS = """\
 db.create_all()
 obs_role = Role(name='Observer')
@@ -16,7 +18,7 @@ obs_role.users.order_by(User.username).all()
 User.query.all()
 """
 
-# Plain python: import, then push an app context first, as the issue's session does.
+# Plain python: import, then push an app context first (Flask-SQLAlchemy needs one).
 PYTHON = (
     """\
 from hrllo import app, db, Role, User
@@ -38,22 +40,22 @@ def readme_shell_session():
 
 def test_the_readmes_shell_session_on_the_migrated_database(tmp_path):
     env = {"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")}
-    assert run_project_command(["flask", "db", "upgrade"], env=env).returncode == 0
+    assert run_command(["flask", "db", "upgrade"], env=env).returncode == 0
     typed, printed = readme_shell_session()
 
-    result = run_project_command(["flask", "shell"], input=typed, env=env)
+    result = run_command(["flask", "shell"], input=typed, env=env)
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     for line in printed:
         assert line in result.stdout, (line, result.stdout)
     # and the migrations still work on that database afterwards
-    again = run_project_command(["flask", "db", "upgrade"], env=env)
+    again = run_command(["flask", "db", "upgrade"], env=env)
     assert again.returncode == 0, again.stderr
 
 
 def test_python_session_with_a_pushed_app_context(tmp_path):
-    result = run_project_command(
+    result = run_command(
         ["python", "-i", "-q"],
         input=PYTHON,
         env={"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")},
@@ -65,7 +67,7 @@ def test_python_session_with_a_pushed_app_context(tmp_path):
 
 
 def test_flask_shell_knows_db_user_and_role_without_imports(tmp_path):
-    result = run_project_command(
+    result = run_command(
         ["flask", "shell"],
         input="print(db, User, Role)\n",
         env={"DATABASE_URL": "sqlite:///" + str(tmp_path / "data.sqlite")},

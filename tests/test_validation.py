@@ -2,8 +2,7 @@
 
 import pytest
 
-from scripts.visitor import csrf_token, form_field
-from tests.support import stored_usernames
+from tests.support import csrf_token, form_field, stored_usernames
 
 
 def test_post_without_csrf_token_is_refused(client, database_url):

@@ -1,6 +1,6 @@
 """Changing the schema while the site serves (docs/schema-changes.md), on PostgreSQL.
 
-The worked example: users get an optional email (tests/release_with_email.py). Under
+The worked example: users get an optional email (tests/topology/release_with_email.py). Under
 visitors through nginx, its expand migration runs, then one host gets the new code and
 serves beside the other, still on the old; rolling back is the same in reverse: that
 host's code first, then the downgrade. And a migration that would wait for a lock stops
@@ -18,11 +18,12 @@ from sqlalchemy import create_engine, inspect, text
 from deploy.hosts import PROJECT, run_project_command
 from deploy.stack import stack
 from scripts.load import load_report, run_clients, stored_usernames
-from tests.support import another_postgres_database, require_nginx
+from tests.support import another_postgres_database
+from tests.topology.support import require_nginx
 
 MIGRATIONS = PROJECT / "migrations"
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-RELEASE_WITH_EMAIL = "tests.release_with_email"
+RELEASE_WITH_EMAIL = "tests.topology.release_with_email"
 
 
 def flask(*args, database_url, env=None, timeout=60):

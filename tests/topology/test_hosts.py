@@ -14,9 +14,10 @@ from sqlalchemy import create_engine, inspect, text
 
 from deploy.hosts import BIN, PROJECT, run_project_command, serve
 from deploy.postgres import postgres_bin, postgres_server
-from hrllo import MISSING_SECRET_KEY, create_app, db
+from hrllo import create_app, db
 from scripts.load import load_report, run_clients
 from scripts.visitor import csrf_token, submit
+from settings import MISSING_SECRET_KEY
 from tests.support import require, stored_usernames
 
 MIGRATIONS = PROJECT / "migrations"

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -14,12 +15,26 @@ from deploy.hosts import PROJECT, free_port, project_env, run_project_command
 from tests.support import stored_usernames
 
 
+def checkout_copy(folder):
+    """A copy of this checkout in folder, sharing its installed .venv and node_modules, so
+    that a command run there (`make run`) changes nothing here. Copies keep their times, so
+    make finds what is installed and built up to date, as in the checkout itself."""
+    shutil.copytree(
+        PROJECT,
+        folder,
+        ignore=shutil.ignore_patterns(".git", ".venv*", "node_modules", "instance", "data.sqlite*"),
+    )
+    for installed in (".venv", "node_modules"):
+        os.symlink(PROJECT / installed, folder / installed)
+    return folder
+
+
 @contextmanager
-def running(command, env, url, timeout=60):
+def running(command, env, url, cwd, timeout=60):
     """Start a README command in its own process group; stop the whole group on exit."""
     process = subprocess.Popen(
         command,
-        cwd=PROJECT,
+        cwd=cwd,
         env=project_env(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -58,7 +73,8 @@ def test_make_target_migrates_the_database_and_serves_the_page(tmp_path, command
     database = f"sqlite:///{tmp_path}/data.sqlite"
     env = {"DATABASE_URL": database, **{k: v.format(port=port) for k, v in listen.items()}}
     url = f"http://127.0.0.1:{port}/"
-    with running([arg.format(port=port) for arg in command], env, url):
+    copy = checkout_copy(tmp_path / "checkout")
+    with running([arg.format(port=port) for arg in command], env, url, cwd=copy):
         assert "Hello, Stranger!" in requests.get(url, timeout=10).text
         assert stored_usernames(database) == []  # the users table exists: migrated
 

@@ -23,7 +23,8 @@ from deploy.hosts import BIN, PROJECT, free_port, project_env, stop_process
 from deploy.stack import stack
 from scripts.load import load_report, run_clients
 from scripts.visitor import GREETED, submit, visitor
-from tests.support import empty_postgres_database, require_nginx
+from tests.support import empty_postgres_database
+from tests.topology.support import require_nginx
 
 require_nginx()
 

@@ -13,7 +13,7 @@ import pytest
 
 from deploy.stack import stack
 from scripts.load import load_report, run_clients
-from tests.support import require_nginx
+from tests.topology.support import require_nginx
 
 require_nginx()
 

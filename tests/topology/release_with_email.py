@@ -2,7 +2,7 @@
 optional email. This release only adds the column to the model (the expand step, whose
 revision `flask db migrate` writes); the greeting is unchanged and never reads it yet.
 
-gunicorn serves it as tests.release_with_email:app and `flask --app` loads it. Never import
+gunicorn serves it as tests.topology.release_with_email:app and `flask --app` loads it. Never import
 it into the test process: it changes hrllo.User for everything in that process.
 """
 

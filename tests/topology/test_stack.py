@@ -35,11 +35,13 @@ from deploy.hosts import (
 from deploy.nginx import BROTLI_MODULE, self_signed_certificate
 from deploy.postgres import postgres_bin
 from deploy.stack import stack
-from hrllo import CONTENT_SECURITY_POLICY, create_app
+from hrllo import create_app
 from scripts.chromium import CHROMIUM, launch_chromium_trusting, lighthouse, lighthouse_shortfalls
 from scripts.visitor import csrf_token, submit
 from scripts.visitor import visitor as scripted_visitor
-from tests.support import empty_postgres_database, require, require_nginx, stored_usernames
+from security import CONTENT_SECURITY_POLICY
+from tests.support import empty_postgres_database, require, stored_usernames
+from tests.topology.support import require_nginx
 
 require_nginx()
 
