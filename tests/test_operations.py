@@ -155,7 +155,9 @@ def test_requests_are_counted_by_endpoint_method_and_status(client):
     after = [
         metric(client, "hrllo_requests_total", **labels) for labels in (page, missing, made_up)
     ]
-    assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 1]  # no scrape counted
+    assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 1]
+    scrapes = {"endpoint": "metrics.metrics", "method": "GET", "status": "200"}
+    assert metric(client, "hrllo_requests_total", **scrapes) == 0  # not visits
     assert metric(client, "hrllo_request_duration_seconds_count", endpoint="main.index") == (
         durations + 3
     )
