@@ -40,8 +40,9 @@ BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 50
 SMALL = 1000  # users in hrllo's everyday database (and the book's, and floor+db's copy)
 PATHS = ("GET /", "POST lookup", "POST insert")
-# hrllo ÷ the book's app, req/s: the targets of issue 19
-TARGETS = {"GET /": 1.3, "POST lookup": 1.0, "POST insert": 1.3}
+# The targets: hrllo's CPU per request ÷ the book's app's, at most. Level on a page and a
+# lookup (within this machine's noise), 1.3 times cheaper on an insert.
+TARGETS = {"GET /": 1.0, "POST lookup": 1.0, "POST insert": round(1 / 1.3, 2)}
 # What each app answers a form it accepted: the book's redirect() is Flask's default 302,
 # hrllo's an explicit 303; a refused form gets the page again (200).
 REDIRECT = {"hrllo": 303, "book": 302}
@@ -277,15 +278,13 @@ def ratios(results):
     """hrllo ÷ the book's app, against the targets; the floors' ratios as information."""
     versus_book = {}
     for path in PATHS:
-        rps = ratio(results, (path, "hrllo"), (path, "book"))
+        # below 1: hrllo's server spends less CPU on a request than the book's
+        cpu = ratio(results, (path, "hrllo"), (path, "book"), "cpu_ms_per_request")
         versus_book[path] = {
-            "rps": rps,
-            "rps_target": TARGETS[path],
-            "met": rps >= TARGETS[path],
-            # below 1: hrllo's server spends less CPU on a request than the book's
-            "cpu_per_request": ratio(
-                results, (path, "hrllo"), (path, "book"), "cpu_ms_per_request"
-            ),
+            "rps": ratio(results, (path, "hrllo"), (path, "book")),
+            "cpu_per_request": cpu,
+            "cpu_target": TARGETS[path],
+            "met": cpu <= TARGETS[path],
         }
     floors = {}
     for path in PATHS:
@@ -313,11 +312,11 @@ def print_wrk_table(summary, args):
 def print_report(report, args):
     print_wrk_table(report["results"], args)
     print("\nhrllo ÷ book (median of the rounds' ratios):")
-    print(f"  {'path':<12} {'req/s':>6} {'target':>7} {'':<7} {'CPU/request':>11}")
+    print(f"  {'path':<12} {'CPU/request':>11} {'target':>7} {'':<7} {'req/s':>6}")
     for path, r in report["ratios"]["hrllo ÷ book"].items():
         met = "met" if r["met"] else "MISSED"
-        print(f"  {path:<12} {r['rps']:>6.2f} {'≥ ' + str(r['rps_target']):>7} {met:<7} "
-              f"{r['cpu_per_request']:>11.2f}")  # fmt: skip
+        print(f"  {path:<12} {r['cpu_per_request']:>11.2f} {'≤ ' + str(r['cpu_target']):>7} "
+              f"{met:<7} {r['rps']:>6.2f}")  # fmt: skip
     print("  (CPU/request below 1: hrllo's server spends less on a request)")
     print("\nfloors, req/s ratios (information):")
     for name, value in report["ratios"]["floors (information)"].items():

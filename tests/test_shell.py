@@ -1,5 +1,5 @@
-"""The shell sessions of *Flask Web Development*, chapter 5 ("Database Use in Python Shell"),
-typed as a user types them."""
+"""The shell sessions of *Flask Web Development*, chapter 5 ("Database Operations" and
+"Integration with the Python Shell"), typed as a user types them."""
 
 import re
 

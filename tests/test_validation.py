@@ -1,7 +1,9 @@
 """Bad input gets a clear message next to the field and changes nothing."""
 
 import pytest
+from flask import Flask
 
+from hrllo import NameForm
 from tests.support import csrf_token, form_field, stored_usernames
 
 
@@ -17,6 +19,16 @@ def test_post_with_wrong_csrf_token_is_refused(client, database_url):
     response = client.post("/", data={"name": "Ann", "csrf_token": "forged"})
     assert response.status_code == 400
     assert stored_usernames(database_url) == []
+
+
+def test_name_form_checks_its_own_csrf_token_without_csrf_protect():
+    # A reader who copies NameForm into an app without CSRFProtect is still protected.
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "test"
+    with app.test_request_context("/", method="POST", data={"name": "Ann"}):
+        form = NameForm()
+        assert not form.validate_on_submit()
+        assert form.errors == {"csrf_token": ["The CSRF token is missing."]}
 
 
 def test_csrf_token_from_another_session_is_refused(app, client, database_url):

@@ -1,10 +1,10 @@
 """The book's chapter-5 app, the baseline `make bench` measures hrllo against.
 
-"Flask Web Development" (Miguel Grinberg), chapter 5: the `hello.py` of the reference
-text (`shared/seeds/`, listings (1), (8), (9) and (11)) with what the text elides filled
-in from the book's chapters 3 and 4 (the form, the error pages, the templates), written
-here to run on the libraries hrllo pins. It is kept as the book has it, except where that
-cannot run today; each change:
+*Flask Web Development* (Miguel Grinberg), chapter 5 ("Databases"): its `hello.py`, as
+"Database Use in View Functions" and "Integration with the Python Shell" leave it, with
+what the chapter elides filled in from the book's chapters 3 and 4 (the form, the error
+pages, the templates), written here to run on the libraries hrllo pins. It is kept as the
+book has it, except where that cannot run today; each change:
 
 1. Configuration from the environment, as the book's chapter 7 `config.py` reads it:
    `SECRET_KEY` and `DATABASE_URL`, falling back to the book's values.

@@ -415,9 +415,9 @@ def test_a_script_posting_without_a_referer_is_told_why(front):
     assert "No Referer" not in stored_usernames(front.database_url)
 
 
-def test_the_readmes_script_posts_the_form_over_https(front):
-    readme = (PROJECT / "README.md").read_text()
-    section = readme.partition("## Posting the form from a script")[2]
+def test_the_documented_script_posts_the_form_over_https(front):
+    page = (PROJECT / "docs" / "production.md").read_text()
+    section = page.partition("## Posting the form from a script")[2]
     script = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     script = script.replace('"https://127.0.0.1:8443"', repr(front.https_url))
     script = script.replace('"cert.pem"', repr(str(front.certificate)))
