@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,13 +15,13 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.hosts import BIN, PROJECT, free_port, project_env, serve, stop_process
+from deploy.hosts import serve
 from deploy.postgres import postgres_bin, postgres_server
 from deploy.stack import stack
 from scripts.load import run_clients, wait_for_replacement
 from scripts.visitor import csrf_token, visitor
 from tests.support import require
-from tests.topology.support import require_nginx
+from tests.topology.support import make_stack, require_nginx
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 FAIL_TIMEOUT = 3  # deploy/nginx.conf: a host that refused a connection is skipped this long
@@ -178,34 +177,20 @@ def test_counts_add_up_over_workers_and_hosts_and_outlive_a_killed_worker(front)
 
 def test_make_stack_prints_the_logs_to_follow_and_metrics_to_scrape(tmp_path):
     require_nginx()
-    command = [BIN / "python", "-m", "deploy.stack", "--http-port", str(free_port())]
-    command += ["--https-port", str(https_port := free_port())]
-    env = project_env({"DATABASE_URL": f"sqlite:///{tmp_path}/data.sqlite"})
-    with (
-        (tmp_path / "stderr").open("w") as errors,
-        subprocess.Popen(
-            command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
-        ) as process,
-    ):
-        try:
-            printed = ""
-            while "Ctrl-C" not in printed and process.poll() is None:
-                printed += process.stdout.readline()
-            logs = [Path(p) for p in re.search(r"tail -F (.*)", printed).group(1).split()]
-            metrics = re.search(r"metrics: (.*)", printed).group(1).split()
-            site = f"https://127.0.0.1:{https_port}"
-            certificate = re.search(r"certificate (\S+)", printed).group(1)
-            page = visitor(site, certificate).get(site + "/", timeout=10).headers["X-Request-ID"]
-            # nginx's access log, then the log of the host that answered, name the request
-            deadline = time.monotonic() + 5
-            while sum(page in log.read_text() for log in logs) < 2:
-                assert time.monotonic() < deadline, [log.read_text() for log in logs]
-                time.sleep(0.05)
-            assert [log.name for log in logs[:2]] == ["access.log", "error.log"]
-            assert len(logs) == 4 and len(metrics) == 2
-            assert all(requests.get(url, timeout=10).ok for url in metrics)
-        finally:
-            stop_process(process)
+    with make_stack({"DATABASE_URL": f"sqlite:///{tmp_path}/data.sqlite"}) as (printed, _):
+        logs = [Path(path) for path in re.search(r"tail -F (.*)", printed).group(1).split()]
+        metrics = re.search(r"metrics: (.*)", printed).group(1).split()
+        site = re.search(r"hrllo: (https://\S+)/", printed).group(1)
+        certificate = re.search(r"certificate (\S+)", printed).group(1)
+        page = visitor(site, certificate).get(site + "/", timeout=10).headers["X-Request-ID"]
+        # nginx's access log, and the log of the host that answered, name the request
+        deadline = time.monotonic() + 5
+        while sum(page in log.read_text() for log in logs) < 2:
+            assert time.monotonic() < deadline, [log.read_text() for log in logs]
+            time.sleep(0.05)
+        assert [log.name for log in logs[:2]] == ["access.log", "error.log"]
+        assert len(logs) == 4 and len(metrics) == 2
+        assert all(requests.get(url, timeout=10).ok for url in metrics)
 
 
 # --- What on-call sees after a bad minute ------------------------------------------------
