@@ -1,22 +1,28 @@
 """flask backup FILE and flask restore FILE: a consistent copy of the database, and back.
 
 SQLite: a copy made by SQLite's online backup API. PostgreSQL: pg_dump's custom format,
-read back by pg_restore, both found on the PATH. What is refused, and why: docs/backups.md.
+read back by pg_restore, both found on the PATH. A backup is restored only when its schema
+is exactly what the migrations make at its revision. What is refused, and why:
+docs/backups.md.
 """
 
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
-from contextlib import closing
+import sys
+import tempfile
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import click
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 # The first bytes of a backup of each: an SQLite database, a pg_dump archive (custom format).
 BACKUP_SIGNATURES = {"sqlite": b"SQLite format 3\x00", "postgresql": b"PGDMP"}
@@ -113,7 +119,157 @@ def check_backup(file, backend):
             f"{file} is a backup of another app: its schema is at revision"
             f" {', '.join(unknown)}, and it has no users and roles tables"
         )
+    check_schema(file, backend, revisions)
     return revisions, script.get_current_head()
+
+
+# --- The schema in a backup, against the one the migrations make ---------------------------
+
+
+def migrated_to(revisions, database_url):
+    """Run this code's migrations up to revisions on database_url, as `flask db upgrade`."""
+    directory = os.path.abspath(current_app.extensions["migrate"].directory)
+    env = {**os.environ, "DATABASE_URL": database_url}
+    env.setdefault("SECRET_KEY", secrets.token_hex(16))  # a server database wants one
+    for revision in revisions:
+        command = [sys.executable, "-m", "flask", "--app", current_app.import_name, "db"]
+        result = subprocess.run(
+            [*command, "upgrade", "--directory", directory, revision],
+            cwd=current_app.root_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise click.ClickException(
+                f"the migrations to revision {revision} failed on a scratch database: "
+                + " ".join(result.stderr.split()[-40:])
+            )
+
+
+def sqlite_schema(file):
+    """Every object in an SQLite file (table, index, trigger, view), by name: its kind, its
+    table, and its SQL with the spacing made uniform."""
+    with sqlite_backup_file(Path(file)) as copy:
+        rows = copy.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return {
+        name: (kind, table, " ".join((sql or "").split()))
+        for kind, name, table, sql in rows
+        if not name.startswith("sqlite_stat")  # ANALYZE's statistics: not schema
+    }
+
+
+# A TOC entry's header in pg_restore's and pg_dump's SQL: "-- Name: users; Type: TABLE; ..."
+POSTGRES_ENTRY = re.compile(r"^-- (?:Data for )?Name: (.*?); Type: (.*?); Schema: (.*?);", re.M)
+
+
+# The lines with which pg_dump's SQL (since PostgreSQL 17.6, 16.10, 15.14 ...) fences itself
+# against psql meta-commands; their key is random.
+PSQL_RESTRICT = re.compile(r"\\(un)?restrict \S+$")
+
+
+def postgres_schema(sql, schema="public"):
+    """Every object in pg_dump's SQL, by kind and name: its statements, without comments
+    and the name of the schema it was dumped from."""
+    objects = {}
+    headers = list(POSTGRES_ENTRY.finditer(sql))
+    for header, following in zip(headers, headers[1:] + [None], strict=True):
+        name, kind, in_schema = header.groups()
+        if (kind, name) in {("SCHEMA", schema), ("COMMENT", f"SCHEMA {schema}")}:
+            continue  # the schema the tables are in (public, recreated; or the scratch one)
+        if in_schema not in ("-", schema):
+            name = f"{in_schema}.{name}"
+        body = sql[header.end() : following.start() if following else len(sql)]
+        statements = [
+            line
+            for line in body.splitlines()[1:]  # after the rest of the header line
+            if line.strip() and not line.startswith("--") and not PSQL_RESTRICT.match(line)
+        ]
+        text_ = " ".join(" ".join(statements).replace(f"{schema}.", "public.").split())
+        objects[f"{kind.lower()} {name}"] = text_
+    return objects
+
+
+@contextmanager
+def scratch_schema():
+    """An empty PostgreSQL schema in this database, and a URL whose tables are made in it;
+    dropped on exit."""
+    name = "hrllo_restore_check_" + secrets.token_hex(4)
+    try:
+        with engine().begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {name}"))
+    except SQLAlchemyError as error:
+        raise click.ClickException(
+            "the backup's schema is checked in a scratch schema, which this database user"
+            f" may not create: {' '.join(str(error.orig).split())}"
+        ) from error
+    try:
+        url = engine().url.update_query_dict({"options": f"-csearch_path={name}"})
+        yield name, url.render_as_string(hide_password=False)
+    finally:
+        with engine().begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
+
+
+def expected_schema(backend, revisions):
+    """The schema this code's migrations make at revisions, on a scratch database."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="hrllo-restore-check-") as folder:
+            scratch = Path(folder, "expected.sqlite")
+            migrated_to(revisions, f"sqlite:///{scratch}")
+            return sqlite_schema(scratch)
+    with scratch_schema() as (schema, url):
+        migrated_to(revisions, url)
+        dumped = postgres_tool(
+            "pg_dump", "--schema-only", "--no-owner", "--no-privileges", f"--schema={schema}"
+        )
+    return postgres_schema(dumped, schema)
+
+
+def backup_schema(file, backend):
+    if backend == "sqlite":
+        return sqlite_schema(file)
+    sql = postgres_tool(
+        "pg_restore",
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--file=-",
+        file,
+        connect=False,
+    )
+    return postgres_schema(sql)
+
+
+def described(backend, name, entry):
+    """An object of a schema, as the error names it: "trigger wipe on users"."""
+    if backend == "sqlite":
+        kind, table, _ = entry
+        return f"{kind} {name}" + (f" on {table}" if kind in ("index", "trigger") else "")
+    return name
+
+
+def check_schema(file, backend, revisions):
+    """Refuse a backup whose schema is not exactly the one its revision makes: a trigger,
+    view or function added, an index dropped or made not unique, a column changed."""
+    expected, found = expected_schema(backend, revisions), backup_schema(file, backend)
+    differences = []
+    for name in sorted(set(expected) | set(found)):
+        if name not in found:
+            differences.append(f"it has no {described(backend, name, expected[name])}")
+        elif name not in expected:
+            differences.append(
+                f"it has a {described(backend, name, found[name])}, which they do not make"
+            )
+        elif found[name] != expected[name]:
+            differences.append(
+                f"its {described(backend, name, found[name])} is not as they make it"
+            )
+    if differences:
+        raise click.ClickException(
+            f"{file} is not as hrllo's migrations make a database at revision"
+            f" {', '.join(revisions)}: {'; '.join(differences)}. Nothing was restored."
+        )
 
 
 @click.command()

@@ -125,10 +125,11 @@ main = Blueprint("main", __name__)
 def index():
     form = NameForm()
     if form.validate_on_submit():
-        user = User.query.filter_by(username=form.name.data).first()
-        known = user is not None
+        name = form.name.data
+        # Whether the name is known is all the view needs: it asks for the id only.
+        known = db.session.scalar(db.select(User.id).filter_by(username=name)) is not None
         if not known:
-            db.session.add(User(username=form.name.data))
+            db.session.add(User(username=name))
             try:
                 # Explicit: Flask-SQLAlchemy 3 has no SQLALCHEMY_COMMIT_ON_TEARDOWN.
                 db.session.commit()
@@ -138,7 +139,7 @@ def index():
                 db.session.rollback()
                 known = True
         session["known"] = known
-        session["name"] = form.name.data
+        session["name"] = name
         # 303 See Other: the browser loads the page with GET (post/redirect/get).
         return redirect(url_for("main.index"), code=303)
     return render_template(
@@ -158,6 +159,7 @@ ERROR_PAGES = {
     404: ("Not Found", "There is no page at this address."),
     413: ("Request Too Large", "That was more than this form ever sends, so nothing was saved."),
     500: ("Internal Server Error", "Something went wrong on our side and nothing was saved."),
+    503: ("Service Unavailable", "{reason}, so nothing was saved. Please try again later."),
 }
 
 
@@ -184,12 +186,12 @@ def create_app(test_config=None):
     settings.init_app(app)  # checks the settings; a generated SECRET_KEY if none is given
 
     db.init_app(app)
-    database.init_app(app)  # SQLite: WAL and the other pragmas a server needs
+    database.init_app(app)  # SQLite's pragmas; a full disk gets the 503 page
     migrate.init_app(app, db)
     bootstrap.init_app(app)
     moment.init_app(app)
+    security.init_app(app)  # headers, Secure cookie over HTTPS; before csrf: forms as text
     csrf.init_app(app)
-    security.init_app(app)  # security headers, Secure session cookie over HTTPS
     app.register_blueprint(main)
     request_ids.init_app(app)  # X-Request-ID, and the id on the 500 page
     logs.init_app(app)  # under `flask run`: the request id on the app's log lines

@@ -4,6 +4,7 @@ Every variable is listed in the README's configuration table.
 """
 
 import os
+import re
 import secrets
 import tempfile
 
@@ -43,6 +44,23 @@ def env_count(environ, name, default):
     return int(value)
 
 
+# The names this site answers for when TRUSTED_HOSTS is not set: `make run` on this machine.
+LOCAL_HOSTS = ["127.0.0.1", "localhost"]
+
+
+def trusted_hosts(environ=os.environ):
+    """The names in a request's Host that this site answers for (Flask's TRUSTED_HOSTS, and
+    nginx's server_name): TRUSTED_HOSTS, comma-separated, or else this machine's names."""
+    names = [name.lower() for name in env_list(environ.get("TRUSTED_HOSTS"))] or LOCAL_HOSTS
+    for name in names:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", name):
+            raise ConfigurationError(
+                f"TRUSTED_HOSTS names hosts, such as example.com or 192.0.2.1, without a"
+                f" scheme, port or trailing dot: not {name!r}"
+            )
+    return names
+
+
 def from_environment(environ=os.environ):
     """The settings a deployment gives through its environment (see the README)."""
     return {
@@ -54,6 +72,9 @@ def from_environment(environ=os.environ):
         # Connections per worker to a server database (a sync worker needs one at a time).
         "DATABASE_POOL_SIZE": env_count(environ, "DATABASE_POOL_SIZE", 1),
         "DATABASE_MAX_OVERFLOW": env_count(environ, "DATABASE_MAX_OVERFLOW", 0),
+        # Any other Host gets a 400, so that no page or redirect names it and no form from
+        # it passes Flask-WTF's Referer check, which compares with the Host sent.
+        "TRUSTED_HOSTS": trusted_hosts(environ),
     }
 
 

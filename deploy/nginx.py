@@ -13,6 +13,7 @@ from pathlib import Path
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import security
+import settings
 from deploy.hosts import PROJECT, port_is_open, stop_process
 
 NGINX = os.environ.get("HRLLO_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
@@ -31,14 +32,17 @@ def nginx_config(
     error_pages,
     brotli=None,
     static_folders=None,
-    server_name="127.0.0.1",
+    server_names=None,
 ):
     """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed."""
     folders = static_folders or asset_folders()
+    # The app's TRUSTED_HOSTS: nginx answers for these names only, and redirects to the first.
+    server_names = server_names or settings.trusted_hosts()
     values = {
         "HTTP_LISTEN": f"127.0.0.1:{http_port}",
         "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "SERVER_NAME": server_name,
+        "SERVER_NAME": server_names[0],
+        "SERVER_NAMES": " ".join(server_names),
         "HTTPS_PORT": str(https_port),
         "CONTENT_SECURITY_POLICY": security.CONTENT_SECURITY_POLICY,
         "APP_SERVERS": "\n        ".join(

@@ -253,6 +253,98 @@ def test_a_bad_backup_is_refused_in_one_line_and_nothing_changes(
     assert revisions(database_url) == [HEAD]
 
 
+# --- A backup whose schema is not the one its revision makes ------------------------------
+
+# What someone who had the file could add to it, in each database's SQL, and how the refusal
+# names it: objects the next visitor's name would set off, or that let duplicates in.
+TAMPERED = {
+    "a trigger that wipes every other user": (
+        {
+            "sqlite": [
+                "CREATE TRIGGER wipe AFTER INSERT ON users"
+                " BEGIN DELETE FROM users WHERE id <> NEW.id; END"
+            ],
+            "postgresql": [
+                "CREATE FUNCTION wipe() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN DELETE FROM users WHERE id <> NEW.id; RETURN NEW; END $$",
+                "CREATE TRIGGER wipe AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION wipe()",
+            ],
+        },
+        {
+            "sqlite": "it has a trigger wipe on users, which they do not make",
+            "postgresql": "it has a function wipe(), which they do not make;"
+            " it has a trigger users wipe, which they do not make",
+        },
+    ),
+    "the unique index made not unique": (
+        {
+            "sqlite": [
+                "DROP INDEX ix_users_username",
+                "CREATE INDEX ix_users_username ON users (username)",
+            ],
+            "postgresql": [
+                "DROP INDEX ix_users_username",
+                "CREATE INDEX ix_users_username ON users (username)",
+            ],
+        },
+        {
+            "sqlite": "its index ix_users_username on users is not as they make it",
+            "postgresql": "its index ix_users_username is not as they make it",
+        },
+    ),
+    "the unique index dropped": (
+        dict.fromkeys(["sqlite", "postgresql"], ["DROP INDEX ix_users_username"]),
+        {
+            "sqlite": "it has no index ix_users_username on users",
+            "postgresql": "it has no index ix_users_username",
+        },
+    ),
+    "a view": (
+        dict.fromkeys(
+            ["sqlite", "postgresql"], ["CREATE VIEW names AS SELECT username FROM users"]
+        ),
+        {
+            "sqlite": "it has a view names, which they do not make",
+            "postgresql": "it has a view names, which they do not make",
+        },
+    ),
+    "a column more": (
+        dict.fromkeys(["sqlite", "postgresql"], ["ALTER TABLE users ADD COLUMN admin BOOLEAN"]),
+        {
+            "sqlite": "its table users is not as they make it",
+            "postgresql": "its table users is not as they make it",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERED, ids=list(TAMPERED))
+def test_a_backup_with_a_schema_its_revision_does_not_make_is_refused(
+    app, greeter, database_url, tmp_path, tampering
+):
+    greeter.submit("Ada")
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    statements, refusal = TAMPERED[tampering]
+
+    def tamper(other):
+        upgrade(directory=MIGRATIONS)
+        with db.engine.begin() as conn:
+            for statement in statements[kind]:
+                conn.exec_driver_sql(statement)
+
+    file = backup_of(database_url, tmp_path / "tampered.backup", tmp_path, tamper)
+
+    status, output = flask(app, "restore", "--replace", file)
+
+    assert (status, output) == (
+        1,
+        f"Error: {file} is not as hrllo's migrations make a database at revision {HEAD}:"
+        f" {refusal[kind]}. Nothing was restored.\n",
+    )
+    assert stored_usernames(database_url) == ["Ada"]
+    assert revisions(database_url) == [HEAD]
+
+
 def test_a_backup_into_a_folder_that_does_not_exist_is_refused_in_one_line(app, tmp_path):
     file = tmp_path / "no-such-folder" / "site.backup"
     assert flask(app, "backup", file) == (
