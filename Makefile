@@ -18,6 +18,12 @@ test: $(VENV)/.dev node_modules/.installed $(DIGESTED)
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# The container image and compose.yaml's topology, built from Debian's packages and run with
+# podman (docs/containers.md); skipped without podman. `make test` runs it too.
+.PHONY: test-containers
+test-containers: $(VENV)/.dev
+	$(BIN)/pytest tests/topology/test_containers.py
+
 # The suite against the newest releases of every package requirements*.txt pins, installed
 # unpinned in a second virtualenv: what upgrading would break. Lists each pin beside the
 # release installed, then the tests that failed; exits with pytest's status.

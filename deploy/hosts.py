@@ -14,8 +14,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the virtualenv's flask, gunicorn, ...
 
@@ -202,6 +200,10 @@ def serve(
 
 
 def wait_until_serving(host, timeout):
+    # Imported here: the app's image runs deploy.nginx (compose's front job) without the
+    # test tools, requests among them.
+    import requests
+
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -33,14 +33,19 @@ def nginx_config(
     brotli=None,
     static_folders=None,
     server_names=None,
+    listen_host="127.0.0.1",
 ):
-    """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed."""
+    """deploy/nginx.conf with its placeholders filled in; brotli where the module is installed.
+
+    listen_host: where nginx listens; a container's nginx listens on every address
+    ("0.0.0.0"), and its ports are published on the host's loopback only.
+    """
     folders = static_folders or asset_folders()
     # The app's TRUSTED_HOSTS: nginx answers for these names only, and redirects to the first.
     server_names = server_names or settings.trusted_hosts()
     values = {
-        "HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+        "HTTP_LISTEN": f"{listen_host}:{http_port}",
+        "HTTPS_LISTEN": f"{listen_host}:{https_port}",
         "SERVER_NAME": server_names[0],
         "SERVER_NAMES": " ".join(server_names),
         "HTTPS_PORT": str(https_port),

@@ -1,0 +1,1 @@
+"""The container images and compose.yaml's helpers (docs/containers.md)."""
