@@ -52,6 +52,17 @@ def json_lines(host):
     return [json.loads(line) for line in host.log_text().splitlines()]
 
 
+def written(host, text, timeout=5):
+    """Whether the host's log has text, waiting for it: gunicorn writes a request's access
+    line once the response has gone out."""
+    deadline = time.monotonic() + timeout
+    while text not in host.log_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def logged(host, request_id, timeout=5):
     """The host's JSON lines about request_id, waiting for its access line: gunicorn writes
     it once the response has gone out."""
@@ -137,10 +148,10 @@ def test_nginx_makes_each_requests_id_and_the_host_logs_it(front):
     request_id = page.headers["X-Request-ID"]
     assert NEW_ID.fullmatch(request_id)
 
-    (line,) = [line for line in nginx_lines(front, since) if line["request_id"] == request_id]
+    (line,) = [NGINX_LINE.search(line).groupdict() for line in front.logged(since, request_id)]
     assert (line["request"], line["status"]) == ("GET / HTTP/1.1", "200")
     (answered,) = [host for host in front.hosts if host.address == line["upstream"]]
-    assert f"request_id={request_id}" in answered.log_text()
+    assert written(answered, f"request_id={request_id}")
 
 
 def test_metrics_are_served_on_each_hosts_own_port_never_through_nginx(front):
