@@ -7,8 +7,9 @@ Which probe uses which: docs/operations.md.
 """
 
 from flask import Blueprint, current_app
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from database import can_take_a_write
 
 health = Blueprint("health", __name__)
 
@@ -22,13 +23,16 @@ def livez():
 @health.route("/healthz")  # its old name, for whatever already probes it
 @health.route("/readyz")
 def readyz():
-    """For load balancers: 200 when the database answers, 503 when it does not."""
+    """For load balancers: 200 when the database answers and can take a write, else 503."""
     db = current_app.extensions["sqlalchemy"]
     try:
-        db.session.execute(text("SELECT 1"))
+        # The request's own connection: a worker's pool may hold only one.
+        writable, reason = can_take_a_write(db.session.connection())
     except SQLAlchemyError:
         db.session.rollback()
         return {"status": "database unavailable"}, 503
+    if not writable:
+        return {"status": reason}, 503
     return {"status": "ok"}
 
 

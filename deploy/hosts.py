@@ -85,7 +85,7 @@ class AppHost:
         log_path,
         workers,
         app="hrllo:app",
-        health_path="/healthz",
+        health_path="/readyz",
         gunicorn_args=(),
     ):
         self.address = f"127.0.0.1:{port}"
@@ -171,7 +171,7 @@ def serve(
     workers=2,
     migrate=True,
     env=None,
-    health_path="/healthz",
+    health_path="/readyz",
     timeout=30,
 ):
     """Serve app under gunicorn with hrllo's gunicorn.conf.py on a free port of 127.0.0.1.
