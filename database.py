@@ -52,14 +52,13 @@ def disk_full(error):
     )
 
 
-def can_take_a_write(engine):
-    """Whether the database can take a write now: (True, "ok") or (False, why not).
-
-    SQLite: the database's folder is writable and has room for a full write-ahead log.
+def can_take_a_write(connection):
+    """Whether the database of connection can take a write now: (True, "ok") or (False, why
+    not). SQLite: the database's folder is writable and has room for a full write-ahead log.
     PostgreSQL: the server is not a read-only standby and the session is not read-only.
     """
-    if engine.dialect.name == "sqlite":
-        folder = os.path.dirname(os.path.abspath(engine.url.database or "."))
+    if connection.dialect.name == "sqlite":
+        folder = os.path.dirname(os.path.abspath(connection.engine.url.database or "."))
         if not os.access(folder, os.W_OK):
             return False, f"{folder} is not writable"
         stat = os.statvfs(folder)
@@ -67,10 +66,9 @@ def can_take_a_write(engine):
         if free < 2 * WAL_SIZE_LIMIT:
             return False, f"only {free} bytes free on the database's disk"
         return True, "ok"
-    with engine.connect() as connection:
-        read_only = connection.exec_driver_sql(
-            "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
-        ).scalar()
+    read_only = connection.exec_driver_sql(
+        "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+    ).scalar()
     return (False, "the database is read-only") if read_only else (True, "ok")
 
 

@@ -24,6 +24,9 @@ import assets
 import backups
 import database
 import health
+import logs
+import metrics
+import request_ids
 import security
 import settings
 from names import normalise_name, shows_as_typed
@@ -190,7 +193,10 @@ def create_app(test_config=None):
     security.init_app(app)  # headers, Secure cookie over HTTPS; before csrf: forms as text
     csrf.init_app(app)
     app.register_blueprint(main)
-    health.init_app(app)  # /healthz
+    request_ids.init_app(app)  # X-Request-ID, and the id on the 500 page
+    logs.init_app(app)  # under `flask run`: the request id on the app's log lines
+    metrics.init_app(app)  # /metrics: requests, greetings, names stored, database errors
+    health.init_app(app)  # /livez, /readyz (and /healthz)
     backups.init_app(app)  # flask backup, flask restore
     assets.init_app(app)  # moment.js and digested asset names; after every static folder
 

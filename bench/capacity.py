@@ -7,7 +7,7 @@ Each point is HOSTSxWORKERSxSERVER_CONNECTIONS: `make stack`'s code (deploy.stac
 that many gunicorn hosts and workers each, through PgBouncer holding that many connections
 to PostgreSQL, or `-` for no PgBouncer (every worker its own connection). All on one
 throwaway PostgreSQL server of --max-connections. wrk (Debian's package) sends GET
-/healthz, one query on a pooled connection each, through nginx over HTTPS, from
+/readyz, one query on a pooled connection each, through nginx over HTTPS, from
 --connections connections for --seconds. Prints a Markdown table: req/s, p50 and p99,
 the CPU time PostgreSQL's processes spent per request, and the answers that were not 200
 (a worker without a connection answers 503). Then, at the last point through PgBouncer,
@@ -83,7 +83,7 @@ def measure(server, point, connections, seconds, greetings=0):
         pgbouncer=server_connections is not None,
         server_connections=server_connections or 0,
     ) as running:
-        url = running.https_url + "/healthz"  # wrk does not check the certificate
+        url = running.https_url + "/readyz"  # wrk does not check the certificate
         wrk(url, connections, 1)  # not counted: each worker opens its connection
         with postgres_cpu(server) as postgres:
             result = wrk(url, connections, seconds)
@@ -134,7 +134,7 @@ def main(argv=None):
 
     points = [parse_point(text) for text in args.points.split(",")]
     command = " ".join(["python -m bench.capacity", *(argv or sys.argv[1:])])
-    print(f"`{command}`: GET /healthz through nginx, wrk -c{args.connections} -d{args.seconds}s,")
+    print(f"`{command}`: GET /readyz through nginx, wrk -c{args.connections} -d{args.seconds}s,")
     print(f"PostgreSQL max_connections={args.max_connections}")
     print()
     columns = ["hosts x workers", "to PostgreSQL", "req/s", "p50 ms", "p99 ms"]

@@ -81,7 +81,9 @@ class AppHost:
     gunicorn.conf.py: started, stopped, reloaded, killed, restarted.
 
     The port stays the same across restarts, so a proxy in front still points at it.
-    The log goes to a file (a pipe could fill up and stall the server), appended to.
+    The log (gunicorn's error and access logs, and the app's lines) goes to a file (a pipe
+    could fill up and stall the server), appended to. Its metrics files go in a folder of its
+    own beside it (PROMETHEUS_MULTIPROC_DIR), which gunicorn empties at each start.
     """
 
     def __init__(
@@ -91,7 +93,7 @@ class AppHost:
         log_path,
         workers,
         app="hrllo:app",
-        health_path="/healthz",
+        health_path="/readyz",
         gunicorn_args=(),
     ):
         self.address = f"127.0.0.1:{port}"
@@ -102,6 +104,7 @@ class AppHost:
         self.app = app
         self.health_path = health_path
         self.gunicorn_args = list(gunicorn_args)
+        self.metrics_dir = Path(log_path).with_suffix(".metrics")
         self.process = None
 
     def start(self, timeout=30):
@@ -112,13 +115,14 @@ class AppHost:
     def launch(self):
         """Starts gunicorn and returns at once: several hosts boot side by side, then
         wait_until_serving."""
+        self.metrics_dir.mkdir(exist_ok=True)
         with open(self.log_path, "a") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
                 [BIN / "gunicorn", "--config", PROJECT / "gunicorn.conf.py"]
                 + ["--bind", self.address, *self.gunicorn_args, self.app],
                 cwd=PROJECT,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
+                env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)},
+                stdout=log,  # the access log
                 stderr=log,
             )
 
@@ -185,7 +189,7 @@ def serve(
     workers=2,
     migrate=True,
     env=None,
-    health_path="/healthz",
+    health_path="/readyz",
     timeout=30,
 ):
     """Serve app under gunicorn with hrllo's gunicorn.conf.py on a free port of 127.0.0.1.

@@ -8,8 +8,10 @@ in front of STACK_HOSTS gunicorn hosts (default 2) of WEB_CONCURRENCY workers ea
 (default 2) sharing one SECRET_KEY, on the database in DATABASE_URL (or else a throwaway
 PostgreSQL server on 127.0.0.1 with STACK_PG_MAX_CONNECTIONS, default 100, removed on
 exit), after `flask db upgrade`. On PostgreSQL the hosts connect through PgBouncer
-(deploy/pgbouncer.ini, transaction pooling) and the migrations go around it. Ctrl-C or
-SIGTERM stops all of it. The tests start the same stack with `stack()`.
+(deploy/pgbouncer.ini, transaction pooling) and the migrations go around it. It prints
+each host's /metrics address and the log files to follow (nginx's, each host's and
+PgBouncer's). Ctrl-C or SIGTERM stops all of it. The tests start the same stack with
+`stack()`.
 
     .venv/bin/python -m deploy.stack --error-pages DIR
 
@@ -80,6 +82,14 @@ class Stack:
 
     def error_log(self):
         return (self.folder / "logs" / "error.log").read_text()
+
+    def log_paths(self):
+        """nginx's access and error logs, then each host's (gunicorn's and the app's lines),
+        then PgBouncer's."""
+        logs = self.folder / "logs"
+        bouncer = [self.pgbouncer.log_file] if self.pgbouncer else []
+        hosts = [host.log_path for host in self.hosts]
+        return [logs / "access.log", logs / "error.log", *hosts, *bouncer]
 
     def processes(self):
         bouncer = [self.pgbouncer.process] if self.pgbouncer else []
@@ -275,6 +285,8 @@ def serve_stack(args, database_url, given, parent, server_connections=SERVER_CON
                 f"  pgbouncer {bouncer.process.pid} on 127.0.0.1:{bouncer.port}, transaction"
                 f" pooling, {bouncer.pool_size} connections to the database at most"
             )
+        print("  metrics:", *(f"{host.url}/metrics" for host in running.hosts))
+        print("  logs (docs/operations.md): tail -F", *running.log_paths())
         print(f"  database {database_url}")
         if all(given):
             print(f"  certificate {running.certificate}. Ctrl-C stops all.")

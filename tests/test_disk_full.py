@@ -55,9 +55,9 @@ def fill(folder):
     return filler
 
 
-def can_take_a_write(app):
-    with app.app_context():
-        return database.can_take_a_write(db.engine)[0]
+def readiness(app):
+    response = app.test_client().get("/readyz")
+    return response.status_code, response.json["status"]
 
 
 def test_a_full_disk_gets_the_503_page_saves_nothing_and_logs_why(
@@ -79,10 +79,11 @@ def test_a_full_disk_gets_the_503_page_saves_nothing_and_logs_why(
         "The database has no room to write (database or disk is full): free space on its"
         " disk; nothing was saved"
     ]
-    assert not can_take_a_write(app)
+    status, reason = readiness(app)
+    assert status == 503 and reason.startswith("only ") and "free on the database's disk" in reason
 
     filler.unlink()
-    assert can_take_a_write(app)
+    assert readiness(app) == (200, "ok")
     assert greeter.submit("Grace, once there is room").status_code == 303
     assert stored_usernames(url) == ["Ada", "Grace, once there is room"]
 

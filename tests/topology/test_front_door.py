@@ -11,7 +11,6 @@ import signal
 import socket
 import ssl
 import statistics
-import subprocess
 import threading
 import time
 from contextlib import contextmanager, suppress
@@ -19,12 +18,12 @@ from contextlib import contextmanager, suppress
 import pytest
 import requests
 
-from deploy.hosts import BIN, PROJECT, free_port, project_env, stop_process
+from deploy.hosts import PROJECT
 from deploy.stack import stack
 from scripts.load import load_report, run_clients
 from scripts.visitor import GREETED, submit, visitor
 from tests.support import empty_postgres_database
-from tests.topology.support import require_nginx
+from tests.topology.support import make_stack, require_nginx
 
 require_nginx()
 
@@ -176,37 +175,6 @@ def test_an_address_sending_forms_as_fast_as_it_can_is_slowed_down(front):
 
 
 # --- make stack itself ---------------------------------------------------------------------
-
-
-@contextmanager
-def make_stack(env, cwd=PROJECT):
-    """`python -m deploy.stack` (what `make stack` runs) on free ports: yields what it
-    printed and a function that reads its log so far; SIGTERM at the end."""
-    http_port, https_port = free_port(), free_port()
-    command = [BIN / "python", "-m", "deploy.stack", "--http-port", str(http_port)]
-    command += ["--https-port", str(https_port)]
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=project_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    errors = []  # its log (stderr), line by line, as it comes
-    reader = threading.Thread(target=lambda: errors.extend(process.stderr))
-    reader.start()
-    try:
-        printed = ""
-        while "Ctrl-C" not in printed and process.poll() is None:
-            printed += process.stdout.readline()
-        assert f"https://127.0.0.1:{https_port}/" in printed, errors
-        yield printed, errors
-    finally:
-        stop_process(process, timeout=30)
-        reader.join(timeout=10)
-        process.stdout.close()
-        process.stderr.close()
 
 
 def test_a_host_that_dies_is_started_again_and_visitors_do_not_notice(postgres_url):

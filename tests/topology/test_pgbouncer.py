@@ -82,12 +82,12 @@ def visitors_sending_new_names(front, seconds=20):
 
 
 def health_checks(front, count=256, at_once=32):
-    """The statuses of count /healthz requests through nginx, 32 at a time: enough for
+    """The statuses of count /readyz requests through nginx, 32 at a time: enough for
     (nearly) every worker of every host to take some, each a query on its database
     connection (which worker takes a request is up to the kernel)."""
 
     def status(_):
-        url = front.https_url + "/healthz"
+        url = front.https_url + "/readyz"
         return requests.get(url, verify=str(front.certificate), timeout=30).status_code
 
     with ThreadPoolExecutor(at_once) as pool:
@@ -250,9 +250,9 @@ def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again
             while not (back := re.search(r"pgbouncer (\d+) is back", stderr.read_text())):
                 assert time.monotonic() < deadline, "not started again: " + stderr.read_text()
                 time.sleep(0.2)
-            url = f"https://127.0.0.1:{https_port}/healthz"
+            url = f"https://127.0.0.1:{https_port}/readyz"
             while requests.get(url, verify=certificate, timeout=10).status_code != 200:
-                assert time.monotonic() < deadline, "/healthz not 200: " + stderr.read_text()
+                assert time.monotonic() < deadline, "/readyz not 200: " + stderr.read_text()
                 time.sleep(0.2)
         finally:
             stop_process(process, timeout=30)

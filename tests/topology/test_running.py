@@ -101,7 +101,7 @@ def test_gunicorn_defaults_are_loopback_and_two_workers_per_core_plus_one():
     )
     assert settings["bind"] == "['127.0.0.1:8000']"
     assert settings["workers"] == str(2 * os.cpu_count() + 1)
-    assert settings["accesslog"] == "None"
+    assert settings["accesslog"] == "-"  # the access log on stdout
 
 
 def test_local_state_is_never_committed():
