@@ -39,7 +39,7 @@ from deploy.postgres import postgres_bin, postgres_server
 from deploy.stack import stack
 from scripts.load import load_report, run_clients
 from tests.support import another_postgres_database, require, stored_usernames
-from tests.topology.support import require_nginx
+from tests.topology.support import make_stack, require_nginx
 
 require_nginx()
 require(
@@ -214,48 +214,30 @@ def test_workers_taking_turns_on_one_server_connection_greet_every_visitor(small
     assert report["rows_missing"] == [] and report["rows_duplicated"] == []
 
 
-def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again(tmp_path):
+def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again():
     env = {"STACK_HOSTS": "3", "WEB_CONCURRENCY": "1", "STACK_PG_MAX_CONNECTIONS": "10"}
-    http_port, https_port = free_port(), free_port()
-    command = [BIN / "python", "-m", "deploy.stack", "--http-port", str(http_port)]
-    command += ["--https-port", str(https_port)]
-    stderr = tmp_path / "stderr"
-    with (
-        stderr.open("w") as errors,
-        subprocess.Popen(
-            command,
-            cwd=PROJECT,
-            env=project_env({**env, "DATABASE_URL": None}),
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-        ) as process,
-    ):
-        try:
-            printed = ""
-            while "Ctrl-C" not in printed and process.poll() is None:
-                printed += process.stdout.readline()
-            assert "pgbouncer" in printed, stderr.read_text()
-            hosts = [int(pid) for pid in re.findall(r"gunicorn (\d+) on", printed)]
-            workers = [len(worker_pids(pid)) for pid in hosts]
-            database = re.search(r"\n  database (\S+)", printed).group(1)
-            certificate = re.search(r"certificate (\S+?)\.? ", printed).group(1)
-            engine = create_engine(database)
-            with engine.connect() as conn:
-                max_connections = conn.execute(text("SHOW max_connections")).scalar()
-            engine.dispose()
+    with make_stack({**env, "DATABASE_URL": None}) as (printed, errors):
+        assert "pgbouncer" in printed, errors
+        hosts = [int(pid) for pid in re.findall(r"gunicorn (\d+) on", printed)]
+        workers = [len(worker_pids(pid)) for pid in hosts]
+        https_url = re.search(r"hrllo: (https://\S+)/", printed).group(1)
+        database = re.search(r"\n  database (\S+)", printed).group(1)
+        certificate = re.search(r"certificate (\S+?)\.? ", printed).group(1)
+        engine = create_engine(database)
+        with engine.connect() as conn:
+            max_connections = conn.execute(text("SHOW max_connections")).scalar()
+        engine.dispose()
 
-            os.kill(int(re.search(r"pgbouncer (\d+) on", printed).group(1)), signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while not (back := re.search(r"pgbouncer (\d+) is back", stderr.read_text())):
-                assert time.monotonic() < deadline, "not started again: " + stderr.read_text()
-                time.sleep(0.2)
-            url = f"https://127.0.0.1:{https_port}/readyz"
-            while requests.get(url, verify=certificate, timeout=10).status_code != 200:
-                assert time.monotonic() < deadline, "/readyz not 200: " + stderr.read_text()
-                time.sleep(0.2)
-        finally:
-            stop_process(process, timeout=30)
+        os.kill(int(re.search(r"pgbouncer (\d+) on", printed).group(1)), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not (back := re.search(r"pgbouncer (\d+) is back", "".join(errors))):
+            assert time.monotonic() < deadline, "not started again: " + "".join(errors)
+            time.sleep(0.2)
+        while (
+            requests.get(https_url + "/readyz", verify=certificate, timeout=10).status_code != 200
+        ):
+            assert time.monotonic() < deadline, "/readyz not 200: " + "".join(errors)
+            time.sleep(0.2)
 
     assert (workers, max_connections) == ([1, 1, 1], "10"), printed
     assert "5 connections to the database at most" in printed  # half of max_connections
