@@ -57,9 +57,10 @@ serve: $(VENV)/.runtime node_modules/.runtime $(DIGESTED)
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn hrllo:app
 
-# The production topology on this machine (nginx, two gunicorn hosts, PostgreSQL), in the
-# foreground: https://127.0.0.1:${STACK_HTTPS_PORT:-8443}/. A throwaway PostgreSQL server
-# unless DATABASE_URL is given. Ctrl-C stops all of it.
+# The production topology on this machine (nginx, STACK_HOSTS gunicorn hosts of
+# WEB_CONCURRENCY workers, PgBouncer, PostgreSQL), in the foreground:
+# https://127.0.0.1:${STACK_HTTPS_PORT:-8443}/. A throwaway PostgreSQL server (with
+# STACK_PG_MAX_CONNECTIONS) unless DATABASE_URL is given. Ctrl-C stops all of it.
 stack: $(VENV)/.dev node_modules/.installed $(DIGESTED)
 	$(BIN)/python -m deploy.stack
 
