@@ -32,11 +32,21 @@ def is_postgres(database_url):
 
 
 def pgbouncer_config(
-    *, listen_port, server_host, server_port, pool_size, max_client_conn, auth_file, log_file, user
+    *,
+    listen_port,
+    server_host,
+    server_port,
+    pool_size,
+    max_client_conn,
+    auth_file,
+    log_file,
+    user,
+    listen_addr="127.0.0.1",
 ):
-    """deploy/pgbouncer.ini with its placeholders filled in."""
+    """deploy/pgbouncer.ini with its placeholders filled in. An empty log_file: the log goes
+    to standard error only (in a container, its output)."""
     values = {
-        "LISTEN_ADDR": "127.0.0.1",
+        "LISTEN_ADDR": listen_addr,
         "LISTEN_PORT": str(listen_port),
         "SERVER_HOST": server_host,
         "SERVER_PORT": str(server_port),
