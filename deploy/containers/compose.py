@@ -8,8 +8,9 @@ Docker Compose follows compose.yaml's depends_on conditions by itself (`docker c
 the migration would race PostgreSQL's first start and the replicas would serve before it.
 This waits for each condition as compose.yaml states it: PostgreSQL healthy (its own
 healthcheck, run by `podman healthcheck run`, since podman schedules healthchecks only
-under systemd), then the migrate and front jobs finished with status 0, then the replicas
-and nginx. Every wait is bounded. Needs only the standard library: run it with python3.
+under systemd) and the pgbouncer-config job finished with status 0, then PgBouncer healthy,
+then the migrate and front jobs finished with status 0, then the replicas and nginx. Every
+wait is bounded. Needs only the standard library: run it with python3.
 """
 
 import argparse
@@ -48,9 +49,13 @@ class Compose:
 
     def up(self, timeout=180):
         deadline = time.monotonic() + timeout
-        self.compose("up", "--detach", "--no-build", "postgres")
+        self.compose("up", "--detach", "--no-build", "postgres", "pgbouncer-config")
         self.wait_healthy("postgres", deadline)
-        # The jobs' dependencies (PostgreSQL) are up already: podman-compose only starts them.
+        self.wait_completed(["pgbouncer-config"], deadline)
+        # podman-compose starts a service's dependencies again, whatever their state: here
+        # it runs the pgbouncer-config job once more, which writes the same file in one rename.
+        self.compose("up", "--detach", "--no-build", "pgbouncer")
+        self.wait_healthy("pgbouncer", deadline)
         self.compose("up", "--detach", "--no-build", *JOBS)
         self.wait_completed(JOBS, deadline)
         self.compose("up", "--detach", "--no-build")

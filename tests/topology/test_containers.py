@@ -1,11 +1,11 @@
 """hrllo in containers: the image (Containerfile) and compose.yaml's production topology.
 
 Every image is built here from Debian's packages (deploy/containers/build --debian), and
-the topology (nginx with TLS, two replicas, PostgreSQL on a volume, the migrate and front
-jobs) is brought up with podman-compose, under a project name of its own, on free ports of
-127.0.0.1, in compose.yaml's order (deploy.containers.compose). The module's teardown
-removes every container, volume and network it made, whatever failed; the images stay, as
-a build cache.
+the topology (nginx with TLS, two replicas, PgBouncer, PostgreSQL on a volume, the
+pgbouncer-config, migrate and front jobs) is brought up with podman-compose, under a
+project name of its own, on free ports of 127.0.0.1, in compose.yaml's order
+(deploy.containers.compose). The module's teardown removes every container, volume and
+network it made, whatever failed; the images stay, as a build cache.
 """
 
 import os
@@ -41,7 +41,8 @@ REPLICAS = ("hrllo-1", "hrllo-2")
 
 @pytest.fixture(scope="module")
 def image():
-    """hrllo's image and nginx's and PostgreSQL's, from Debian's packages (minutes when cold)."""
+    """hrllo's image and nginx's, PostgreSQL's and PgBouncer's, from Debian's packages
+    (minutes when cold)."""
     build = subprocess.run(
         [PROJECT / "deploy" / "containers" / "build", "--debian"],
         capture_output=True,
@@ -59,10 +60,11 @@ class Topology(Compose):
         self.certificate, key = self_signed_certificate(folder)
         self.http_port, self.https_port = free_port(), free_port()
         self.url = f"https://127.0.0.1:{self.https_port}"
+        self.password = secrets.token_hex(16)
         env = {
             **os.environ,
             "SECRET_KEY": secrets.token_hex(32),
-            "POSTGRES_PASSWORD": secrets.token_hex(16),
+            "POSTGRES_PASSWORD": self.password,
             "HRLLO_TLS_CERTIFICATE": str(self.certificate),
             "HRLLO_TLS_KEY": str(key),
             "HRLLO_HTTP_PORT": str(self.http_port),
@@ -70,6 +72,7 @@ class Topology(Compose):
             "HRLLO_IMAGE": IMAGE,
             "HRLLO_NGINX_IMAGE": "localhost/hrllo-nginx:bookworm",
             "HRLLO_POSTGRES_IMAGE": "localhost/hrllo-postgres:bookworm",
+            "HRLLO_PGBOUNCER_IMAGE": "localhost/hrllo-pgbouncer:bookworm",
         }
         super().__init__("hrllo-test-" + secrets.token_hex(4), RUN_ARGS, env)
 
@@ -89,13 +92,33 @@ class Topology(Compose):
             assert greeting.history[0].status_code == 303
             return greeting.text
 
-    def stored_usernames(self):
+    def psql(self, sql, connection="dbname=hrllo user=hrllo"):
+        """sql's rows (fields split at |), by psql in PostgreSQL's container: on its own
+        socket by default, or on connection, with the database's password."""
         query = run(
-            ["podman", "exec", self.container("postgres")]
-            + ["psql", "--username=hrllo", "--dbname=hrllo", "--tuples-only", "--no-align"]
-            + ["--command=SELECT username FROM users"]
+            ["podman", "exec", f"--env=PGPASSWORD={self.password}", self.container("postgres")]
+            + ["psql", connection, "--tuples-only", "--no-align", f"--command={sql}"]
         )
-        return query.stdout.split()
+        return [line.split("|") for line in query.stdout.splitlines() if line]
+
+    def stored_usernames(self):
+        return [username for (username,) in self.psql("SELECT username FROM users")]
+
+    def pgbouncer_client_addresses(self):
+        """The addresses PgBouncer has client connections from (its console's SHOW CLIENTS),
+        this query's own left out."""
+        console = "host=pgbouncer port=6432 dbname=pgbouncer user=hrllo"
+        clients = self.psql("SHOW CLIENTS", console)
+        # type|user|database|state|addr|...: the console's own client is on database pgbouncer.
+        return {client[4] for client in clients if client[2] != "pgbouncer"}
+
+    def postgres_client_addresses(self):
+        """The addresses PostgreSQL has client connections from, this query's own left out."""
+        rows = self.psql(
+            "SELECT DISTINCT client_addr FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        return {address for (address,) in rows}
 
     def state(self, service):
         """(status, host PID, restart count) of the service's container."""
@@ -179,6 +202,21 @@ def test_the_greeting_over_https_through_nginx_and_the_replicas(topology):
     )
     assert redirect.status_code == 301
     assert redirect.headers["Location"] == topology.url + "/"
+
+
+def test_the_replicas_reach_postgresql_through_pgbouncer_only(topology):
+    replicas = {topology.address(replica) for replica in REPLICAS}
+    # nginx takes turns: a few visitors reach both replicas, whose workers then keep their
+    # connection to PgBouncer open.
+    deadline = time.monotonic() + 60
+    while not replicas <= topology.pgbouncer_client_addresses():
+        assert time.monotonic() < deadline, "PgBouncer has no client connection from a replica"
+        assert "Hello, Linus!" in topology.greet("Linus")
+    assert topology.pgbouncer_client_addresses() == replicas
+    # PostgreSQL's only clients are PgBouncer's server connections (the migration, which
+    # went to it directly, has finished).
+    assert topology.postgres_client_addresses() == {topology.address("pgbouncer")}
+    assert "Linus" in topology.stored_usernames()
 
 
 def test_a_replica_that_dies_comes_back_and_gets_visitors_again(topology):
