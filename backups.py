@@ -21,7 +21,7 @@ import click
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 # The first bytes of a backup of each: an SQLite database, a pg_dump archive (custom format).
@@ -54,7 +54,10 @@ def postgres_tool(program, *args, connect=True):
         )
     env = dict(os.environ)
     if connect:
-        url = engine().url.set(drivername="postgresql")  # libpq's URL: no driver name
+        # PostgreSQL itself, not a pooler: pg_dump and pg_restore set session settings.
+        direct = os.environ.get("MIGRATION_DATABASE_URL")
+        url = make_url(direct) if direct else engine().url
+        url = url.set(drivername="postgresql")  # libpq's URL: no driver name
         if url.password:
             env["PGPASSWORD"] = url.password  # not on a command line, where ps shows it
         args = ("--dbname", url.set(password=None).render_as_string(), *args)

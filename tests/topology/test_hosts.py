@@ -13,12 +13,11 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 
 from deploy.hosts import BIN, PROJECT, run_project_command, serve
-from deploy.postgres import postgres_bin, postgres_server
 from hrllo import create_app, db
 from scripts.load import load_report, run_clients
 from scripts.visitor import csrf_token, submit
 from settings import MISSING_SECRET_KEY
-from tests.support import require, stored_usernames
+from tests.support import stored_usernames
 
 MIGRATIONS = PROJECT / "migrations"
 HOSTS = 8
@@ -220,19 +219,6 @@ def test_the_pool_is_sized_from_the_environment(monkeypatch):
     }
     with app.app_context():
         assert db.engine.pool.size() == 3
-
-
-@pytest.fixture
-def postgres():
-    """A PostgreSQL server of the test's own, to stop and restart."""
-    require(
-        postgres_bin() is not None,
-        "no PostgreSQL server binaries",
-        "apt-get install postgresql",
-        "HRLLO_REQUIRE_POSTGRES",
-    )
-    with postgres_server() as server:
-        yield server
 
 
 def many_at_once(url, path, count=12):

@@ -16,11 +16,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.hosts import serve
-from deploy.postgres import postgres_bin, postgres_server
 from deploy.stack import stack
 from scripts.load import run_clients, wait_for_replacement
 from scripts.visitor import csrf_token, visitor
-from tests.support import require
 from tests.topology.support import make_stack, require_nginx
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
@@ -207,23 +205,10 @@ def test_make_stack_prints_the_logs_to_follow_and_metrics_to_scrape(tmp_path):
 # --- What on-call sees after a bad minute ------------------------------------------------
 
 
-@pytest.fixture
-def database():
-    """A PostgreSQL server of the test's own, to restart."""
-    require(
-        postgres_bin() is not None,
-        "no PostgreSQL server binaries",
-        "apt-get install postgresql",
-        "HRLLO_REQUIRE_POSTGRES",
-    )
-    with postgres_server() as server:
-        yield server
-
-
-def test_a_dead_host_and_a_database_restart_can_be_read_back(database, monkeypatch):
+def test_a_dead_host_and_a_database_restart_can_be_read_back(postgres, monkeypatch):
     require_nginx()
     monkeypatch.setenv("HRLLO_LOG_FORMAT", "json")
-    with stack(database.url) as front:
+    with stack(postgres.url) as front:
         dying = front.hosts[0]
 
         def a_bad_minute():
@@ -240,9 +225,9 @@ def test_a_dead_host_and_a_database_restart_can_be_read_back(database, monkeypat
             time.sleep(FAIL_TIMEOUT + 1)
             dying.start()  # as make stack's supervisor does
             time.sleep(2)
-            database.stop()  # a restart that takes a second and a half
+            postgres.stop()  # a restart that takes a second and a half
             time.sleep(1.5)
-            database.start()
+            postgres.start()
             time.sleep(2)
 
         statuses, _ = run_clients(

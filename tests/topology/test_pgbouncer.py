@@ -30,6 +30,7 @@ from deploy.hosts import (
     PROJECT,
     free_port,
     project_env,
+    run_project_command,
     serve,
     stop_process,
     worker_pids,
@@ -212,6 +213,24 @@ def test_workers_taking_turns_on_one_server_connection_greet_every_visitor(small
 
     assert report["statuses"] == {"greeted": 40}, report
     assert report["rows_missing"] == [] and report["rows_duplicated"] == []
+
+
+def test_a_backup_through_pgbouncer_is_taken_from_postgresql_itself(small_postgres, tmp_path):
+    """pg_dump sets session settings: with the app's DATABASE_URL through PgBouncer, flask
+    backup connects to MIGRATION_DATABASE_URL, as flask db upgrade does."""
+    with (
+        another_postgres_database(small_postgres.url) as database_url,
+        pgbouncer_in_front_of(database_url, server_connections=1) as bouncer,
+    ):
+        env = {"DATABASE_URL": bouncer.url, "MIGRATION_DATABASE_URL": database_url}
+        env["SECRET_KEY"] = "test"
+        env["PATH"] = f"{postgres_bin()}{os.pathsep}{os.environ['PATH']}"  # the server's pg_dump
+        assert run_project_command(["flask", "db", "upgrade"], env=env).returncode == 0
+        backup = run_project_command(["flask", "backup", str(tmp_path / "site.backup")], env=env)
+
+    assert backup.returncode == 0, backup.stderr
+    assert backup.stdout == f"Backed up the database to {tmp_path / 'site.backup'}\n"
+    assert (tmp_path / "site.backup").read_bytes().startswith(b"PGDMP")
 
 
 def test_make_stack_grows_from_the_environment_and_starts_a_dead_pgbouncer_again():
