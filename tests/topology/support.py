@@ -1,6 +1,8 @@
 """What the tests of the production topology share beyond tests/support.py."""
 
 import shutil
+import socket
+import ssl
 import subprocess
 import threading
 from contextlib import contextmanager
@@ -8,6 +10,20 @@ from contextlib import contextmanager
 from deploy.hosts import BIN, PROJECT, free_port, project_env, stop_process
 from deploy.nginx import NGINX
 from tests.support import require
+
+
+@contextmanager
+def https_connection(front):
+    """A raw HTTP/1.1 connection over TLS to the stack's HTTPS port, for what a client
+    library would not send."""
+    port = int(front.https_url.rpartition(":")[2])
+    tls = ssl.create_default_context(cafile=str(front.certificate))
+    tls.set_alpn_protocols(["http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+        tls.wrap_socket(sock, server_hostname="127.0.0.1") as connection,
+    ):
+        yield connection
 
 
 def require_nginx():

@@ -2,9 +2,6 @@
 gets no answer at all, and nginx's own answers (its HTTPS redirect, a request it refuses
 before choosing a location, the 413 page) carry the site's headers. One stack, on SQLite."""
 
-import socket
-import ssl
-
 import pytest
 import requests
 
@@ -13,7 +10,7 @@ from scripts.visitor import csrf_token
 from scripts.visitor import visitor as scripted_visitor
 from security import CONTENT_SECURITY_POLICY
 from tests.support import stored_usernames
-from tests.topology.support import require_nginx
+from tests.topology.support import https_connection, require_nginx
 
 require_nginx()
 
@@ -27,13 +24,7 @@ def front(tmp_path_factory):
 
 def https_exchange(front, head, body=b""):
     """What the HTTPS port answers to one raw HTTP/1.1 request: b"" if it closes unanswered."""
-    port = int(front.https_url.rpartition(":")[2])
-    tls = ssl.create_default_context(cafile=str(front.certificate))
-    tls.set_alpn_protocols(["http/1.1"])
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
-        tls.wrap_socket(sock, server_hostname="127.0.0.1") as connection,
-    ):
+    with https_connection(front) as connection:
         connection.sendall(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
         answer = b""
         while chunk := connection.recv(65536):

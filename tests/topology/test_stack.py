@@ -41,7 +41,7 @@ from scripts.visitor import csrf_token, submit
 from scripts.visitor import visitor as scripted_visitor
 from security import CONTENT_SECURITY_POLICY
 from tests.support import empty_postgres_database, require, stored_usernames
-from tests.topology.support import require_nginx
+from tests.topology.support import https_connection, require_nginx
 
 require_nginx()
 
@@ -471,13 +471,7 @@ def test_tls_1_2_offers_only_mozillas_intermediate_ciphers(front, cipher, accept
 
 
 def test_a_malformed_header_is_refused_with_the_sites_headers(front):
-    port = int(front.https_url.rpartition(":")[2])
-    tls = ssl.create_default_context(cafile=str(front.certificate))
-    tls.set_alpn_protocols(["http/1.1"])
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
-        tls.wrap_socket(sock, server_hostname="127.0.0.1") as connection,
-    ):
+    with https_connection(front) as connection:
         connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-CTL: a\x01b\r\n\r\n")
         response = http.client.HTTPResponse(connection)
         response.begin()
